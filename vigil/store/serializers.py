@@ -1,0 +1,188 @@
+"""Safe serializers: objects to bytes and back, with the format recorded.
+
+=========  ==========================================  =====================
+format     objects                                     loader
+=========  ==========================================  =====================
+json       JSON-able values (NaN/inf kept)             :mod:`json`
+bytes      bytes, bytearray, memoryview                as is
+file       a file path (pathlib.Path or existing str)  bytes of the file
+parquet    pandas DataFrame / Series                   pyarrow (dtypes, index kept)
+npy        numpy arrays of non-object dtype            ``np.load(allow_pickle=False)``
+skops      scikit-learn estimators and pipelines       skops, trusted types only
+pickle     anything else, only with ``allow_pickle``   pickle, only with ``allow_pickle``
+=========  ==========================================  =====================
+
+Stored pickles are never loaded unless the caller passes ``allow_pickle=True``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pathlib
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from vigil.errors import InvalidInput, MissingDependency, UnsafeSerialization, describe
+
+#: Modules whose types skops may load without the caller naming them.
+TRUSTED_MODULES = ("sklearn", "numpy", "scipy", "builtins", "collections")
+
+
+@dataclass
+class Encoded:
+    data: bytes
+    format: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def jsonable(value: Any) -> Any:
+    """Convert numpy scalars/arrays to Python values; raise TypeError if not JSON-able."""
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def to_json(value: Any, who: str, arg: str) -> str:
+    """JSON text of ``value`` (NaN and inf allowed); InvalidInput if not JSON-able."""
+    try:
+        return json.dumps(value, default=jsonable, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"{who}: {arg} must be JSON-serializable; got {describe(value)} ({exc})") from None
+
+
+def _is_estimator(obj: Any) -> bool:
+    return any(c.__module__.startswith("sklearn.") for c in type(obj).__mro__) and hasattr(obj, "get_params")
+
+
+def _is_frame(obj: Any) -> bool:
+    mod = type(obj).__module__
+    return mod.startswith("pandas.") and type(obj).__name__ in ("DataFrame", "Series")
+
+
+def encode(obj: Any, *, allow_pickle: bool = False, who: str = "log_artifact") -> Encoded:
+    """Serialize ``obj`` with the safest format that fits it.
+
+    Examples
+    --------
+    >>> encode({'a': 1}).format
+    'json'
+    >>> import numpy as np; encode(np.arange(3)).format
+    'npy'
+    """
+    import numpy as np
+
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        return Encoded(bytes(obj), "bytes")
+    if isinstance(obj, pathlib.Path) or (isinstance(obj, str) and len(obj) < 4096 and os.path.isfile(obj)):
+        path = pathlib.Path(obj)
+        if not path.is_file():
+            raise InvalidInput(f"{who}: obj is a path but no such file exists: {str(path)!r}")
+        return Encoded(path.read_bytes(), "file", {"filename": path.name})
+    if _is_frame(obj):
+        import pandas as pd
+
+        frame = obj.to_frame() if isinstance(obj, pd.Series) else obj
+        buf = io.BytesIO()
+        try:
+            frame.to_parquet(buf, engine="pyarrow")
+        except (ValueError, TypeError) as exc:
+            if not allow_pickle:
+                raise InvalidInput(f"{who}: this DataFrame cannot be stored as Parquet ({exc}); "
+                                   "pass allow_pickle=True to store it with pickle") from None
+            return _pickle(obj)
+        return Encoded(buf.getvalue(), "parquet",
+                       {"rows": len(frame), "series": isinstance(obj, pd.Series)})
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.hasobject:
+            if allow_pickle:
+                return _pickle(obj)
+            raise InvalidInput(f"{who}: obj is an object-dtype array, which needs pickle; "
+                               "convert it or pass allow_pickle=True")
+        buf = io.BytesIO()
+        np.save(buf, obj, allow_pickle=False)
+        return Encoded(buf.getvalue(), "npy", {"shape": list(obj.shape), "dtype": str(obj.dtype)})
+    if _is_estimator(obj):
+        try:
+            import skops.io as sio
+        except ImportError:
+            raise MissingDependency("skops", "sklearn", "storing scikit-learn estimators") from None
+        return Encoded(sio.dumps(obj), "skops", {"class": f"{type(obj).__module__}.{type(obj).__name__}"})
+    try:
+        return Encoded(json.dumps(obj, default=jsonable).encode(), "json")
+    except (TypeError, ValueError):
+        pass
+    if allow_pickle:
+        return _pickle(obj)
+    raise InvalidInput(
+        f"{who}: obj of type {type(obj).__module__}.{type(obj).__name__} has no safe format "
+        "(bytes, file path, JSON, DataFrame, ndarray, scikit-learn estimator); "
+        "pass allow_pickle=True to store it with pickle"
+    )
+
+
+def _pickle(obj: Any) -> Encoded:
+    import pickle
+
+    return Encoded(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL), "pickle",
+                   {"class": f"{type(obj).__module__}.{type(obj).__name__}"})
+
+
+def decode(data: bytes, fmt: str, info: dict[str, Any] | None = None, *,
+           allow_pickle: bool = False, trusted: Iterable[str] = ()) -> Any:
+    """Load bytes written by :func:`encode`.
+
+    Examples
+    --------
+    >>> e = encode([1, 2]); decode(e.data, e.format)
+    [1, 2]
+    """
+    info = info or {}
+    if fmt == "json":
+        return json.loads(data)
+    if fmt in ("bytes", "file"):
+        return data
+    if fmt == "parquet":
+        import pandas as pd
+
+        frame = pd.read_parquet(io.BytesIO(data), engine="pyarrow")
+        return frame.iloc[:, 0] if info.get("series") else frame
+    if fmt == "npy":
+        import numpy as np
+
+        return np.load(io.BytesIO(data), allow_pickle=False)
+    if fmt == "skops":
+        try:
+            import skops.io as sio
+        except ImportError:
+            raise MissingDependency("skops", "sklearn", "loading scikit-learn estimators") from None
+        untrusted = sio.get_untrusted_types(data=data)
+        allowed = set(trusted)
+        refused = [t for t in untrusted if t.split(".")[0] not in TRUSTED_MODULES and t not in allowed]
+        if refused:
+            raise UnsafeSerialization(
+                f"the stored estimator uses types that are not trusted: {refused}; "
+                "pass trusted=[...] naming them if you trust their source"
+            )
+        return sio.loads(data, trusted=list(untrusted))
+    if fmt == "pickle":
+        if not allow_pickle:
+            raise UnsafeSerialization(
+                "these bytes were stored with pickle, which can run arbitrary code when loaded; "
+                "pass allow_pickle=True only if you trust who wrote them"
+            )
+        import pickle
+
+        return pickle.loads(data)  # noqa: S301 - explicit opt-in above
+    raise InvalidInput(f"decode: fmt must be one of json, bytes, file, parquet, npy, skops, pickle; got {fmt!r}")
+
+
+EXTENSIONS = {"json": "json", "bytes": "bin", "file": "bin", "parquet": "parquet",
+              "npy": "npy", "skops": "skops", "pickle": "pkl"}

@@ -1,0 +1,270 @@
+"""What every SQL event store shares: statements, filters, run allocation.
+
+A dialect subclass supplies four primitives (:meth:`SqlEventStore._statement`,
+:meth:`SqlEventStore._transaction`, :meth:`SqlEventStore._append_rows`,
+:meth:`SqlEventStore._fetch_arrow`); everything else is written once here
+with SQLAlchemy Core, so each filter means the same on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from contextlib import AbstractContextManager
+from typing import Any, Callable, Sequence
+
+import pyarrow as pa
+import sqlalchemy as sa
+
+from vigil.errors import StoreError
+from vigil.store import schema as s
+from vigil.store.base import (
+    CORE_FILTER_FIELDS, EVENT_SCHEMA, EventQuery, ExperimentRecord, RunRecord,
+)
+
+Runner = Callable[[sa.Executable], list[tuple]]
+
+
+class SqlEventStore:
+    """Base of the SQL event stores; see :class:`vigil.store.base.EventStore`."""
+
+    url: str
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._opened = False
+
+    # -- primitives a dialect provides -------------------------------------------------
+    def _statement(self, stmt: sa.Executable) -> list[tuple]:
+        """Run one statement in its own transaction; return its rows."""
+        raise NotImplementedError
+
+    def _transaction(self) -> AbstractContextManager[Runner]:
+        """A write transaction; yields a function that runs statements inside it."""
+        raise NotImplementedError
+
+    def _append_rows(self, rows: Sequence[tuple]) -> None:
+        """Insert event rows (EVENT_COLUMNS order) in one transaction."""
+        raise NotImplementedError
+
+    def _fetch_arrow(self, stmt: sa.Select) -> pa.Table:
+        """Run a select of event columns; return a table with EVENT_SCHEMA."""
+        raise NotImplementedError
+
+    def _create_schema(self) -> None:
+        raise NotImplementedError
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def open(self) -> None:
+        """Create the tables if the store is new and check the schema version."""
+        if self._opened:
+            return
+        self._create_schema()
+        rows = self._statement(sa.select(s.schema_info.c.version))
+        if not rows:
+            with self._transaction() as run:
+                if not run(sa.select(s.schema_info.c.version)):
+                    run(sa.insert(s.schema_info).values(version=s.SCHEMA_VERSION))
+        elif rows[0][0] > s.SCHEMA_VERSION:
+            raise StoreError(
+                f"store {self.url} has schema version {rows[0][0]}, newer than this vigil "
+                f"understands ({s.SCHEMA_VERSION}); upgrade vigil"
+            )
+        self._opened = True
+
+    def close(self) -> None:
+        self._opened = False
+
+    # -- experiments and runs ----------------------------------------------------------
+    def _insert_ignore(self, table: sa.Table) -> Any:
+        raise NotImplementedError
+
+    def ensure_experiment(self, name: str) -> ExperimentRecord:
+        found = self.find_experiment(name)
+        if found is not None:
+            return found
+        stmt = self._insert_ignore(s.experiments).values(
+            name=name, uid=uuid.uuid4().hex, created=time.time(), last_run=0
+        )
+        self._statement(stmt)
+        found = self.find_experiment(name)
+        if found is None:  # pragma: no cover - only if deleted concurrently
+            raise StoreError(f"experiment {name!r} vanished while being created")
+        return found
+
+    def find_experiment(self, name: str) -> ExperimentRecord | None:
+        e = s.experiments.c
+        rows = self._statement(sa.select(e.id, e.name, e.uid, e.created).where(e.name == name))
+        return ExperimentRecord(*rows[0]) if rows else None
+
+    def list_experiments(self) -> list[dict[str, Any]]:
+        e, r = s.experiments.c, s.runs.c
+        stmt = (
+            sa.select(
+                e.name, e.created, e.last_run,
+                sa.select(sa.func.max(sa.func.coalesce(r.ended, r.started)))
+                .where(r.exp_id == e.id).scalar_subquery(),
+            ).order_by(e.name)
+        )
+        return [
+            {"name": n, "created": c, "runs": lr, "last_activity": la if la is not None else c}
+            for n, c, lr, la in self._statement(stmt)
+        ]
+
+    def start_run(self, exp_id: int, dt: float, node: str, userid: str) -> int:
+        e = s.experiments
+        with self._transaction() as run:
+            rows = run(
+                sa.update(e).where(e.c.id == exp_id)
+                .values(last_run=e.c.last_run + 1).returning(e.c.last_run)
+            )
+            if not rows:
+                raise StoreError(f"experiment id {exp_id} does not exist (cleared meanwhile?)")
+            number = int(rows[0][0])
+            run(sa.insert(s.runs).values(
+                exp_id=exp_id, run=number, status="STARTED", started=dt, node=node, userid=userid
+            ))
+        return number
+
+    def set_run_status(self, exp_id: int, run: int, status: str, dt: float) -> None:
+        r = s.runs.c
+        self._statement(
+            sa.update(s.runs).where(r.exp_id == exp_id, r.run == run)
+            .values(status=status, ended=dt if status != "STARTED" else None)
+        )
+
+    def _runs_select(self) -> sa.Select:
+        r = s.runs.c
+        return sa.select(r.run, r.status, r.started, r.ended, r.node, r.userid)
+
+    def find_run(self, exp_id: int, run: int) -> RunRecord | None:
+        r = s.runs.c
+        rows = self._statement(self._runs_select().where(r.exp_id == exp_id, r.run == run))
+        return RunRecord(*rows[0]) if rows else None
+
+    def list_runs(self, exp_id: int) -> list[RunRecord]:
+        r = s.runs.c
+        rows = self._statement(self._runs_select().where(r.exp_id == exp_id).order_by(r.run))
+        return [RunRecord(*row) for row in rows]
+
+    def latest_run(self, exp_id: int) -> int:
+        e = s.experiments.c
+        rows = self._statement(sa.select(e.last_run).where(e.id == exp_id))
+        return int(rows[0][0]) if rows else 0
+
+    def delete_experiment(self, exp_id: int) -> None:
+        with self._transaction() as run:
+            run(sa.delete(s.events).where(s.events.c.exp_id == exp_id))
+            run(sa.delete(s.runs).where(s.runs.c.exp_id == exp_id))
+            run(sa.delete(s.experiments).where(s.experiments.c.id == exp_id))
+
+    # -- events ------------------------------------------------------------------------
+    def append(self, rows: Sequence[tuple]) -> None:
+        if rows:
+            self._append_rows(rows)
+
+    def _event_columns(self) -> list[Any]:
+        e = s.events.c
+        return [e.id, e.run, e.event, e.key, e.value_num, e.value_json, e.step,
+                e.dt, e.node, e.userid, e.name, e.extra]
+
+    def _where(self, q: EventQuery) -> list[Any]:
+        e = s.events.c
+        conds: list[Any] = [e.exp_id == q.experiment_id]
+        if q.after_id:
+            conds.append(e.id > q.after_id)
+        for col, values in ((e.run, q.runs), (e.event, q.events), (e.key, q.keys), (e.step, q.steps)):
+            if values is not None:
+                conds.append(col == values[0] if len(values) == 1 else col.in_(values))
+        if q.since is not None:
+            conds.append(e.dt >= q.since)
+        if q.end is not None:
+            conds.append(e.dt <= q.end)
+        for name, values in q.fields:
+            conds.append(sa.or_(*[_field_equals(name, v) for v in values]))
+        return conds
+
+    def query(self, q: EventQuery) -> pa.Table:
+        stmt = sa.select(*self._event_columns()).where(*self._where(q)).order_by(s.events.c.id)
+        if q.limit is not None:
+            stmt = stmt.limit(q.limit)
+        return self._fetch_arrow(stmt)
+
+    def count(self, q: EventQuery) -> int:
+        rows = self._statement(sa.select(sa.func.count()).select_from(s.events).where(*self._where(q)))
+        return int(rows[0][0])
+
+    # -- metadata ----------------------------------------------------------------------
+    def put_meta(self, kind: str, name: str, record: dict[str, Any]) -> int:
+        m = s.meta.c
+        text = json.dumps(record, allow_nan=False)
+        for _attempt in range(20):
+            try:
+                with self._transaction() as run:
+                    rows = run(sa.select(sa.func.max(m.version)).where(m.kind == kind, m.name == name))
+                    version = int(rows[0][0] or 0) + 1
+                    run(sa.insert(s.meta).values(
+                        kind=kind, name=name, version=version, created=time.time(), record=text
+                    ))
+                return version
+            except StoreError:
+                time.sleep(0.01)  # a concurrent put took this version number: take the next
+        raise StoreError(f"could not store metadata of {kind} {name!r}: too many concurrent writers")
+
+    def find_meta(self, kind: str, name: str, version: int | None = None) -> dict[str, Any] | None:
+        m = s.meta.c
+        stmt = sa.select(m.version, m.created, m.record).where(m.kind == kind, m.name == name)
+        stmt = stmt.where(m.version == version) if version is not None else stmt.order_by(m.version.desc()).limit(1)
+        rows = self._statement(stmt)
+        if not rows:
+            return None
+        version_, created, record = rows[0]
+        return {**json.loads(record), "name": name, "version": version_, "created": created}
+
+    def list_meta(self, kind: str, prefix: str = "") -> list[dict[str, Any]]:
+        m = s.meta.c
+        latest = (
+            sa.select(m.name, sa.func.max(m.version).label("version"))
+            .where(m.kind == kind).group_by(m.name).subquery()
+        )
+        stmt = (
+            sa.select(m.name, m.version, m.created, m.record)
+            .join(latest, sa.and_(m.name == latest.c.name, m.version == latest.c.version))
+            .where(m.kind == kind).order_by(m.name)
+        )
+        if prefix:
+            stmt = stmt.where(m.name.startswith(prefix, autoescape=True))
+        return [
+            {**json.loads(rec), "name": n, "version": v, "created": c}
+            for n, v, c, rec in self._statement(stmt)
+        ]
+
+    def drop_meta(self, kind: str, name: str) -> int:
+        m = s.meta.c
+        with self._transaction() as run:
+            n = len(run(sa.select(m.version).where(m.kind == kind, m.name == name)))
+            run(sa.delete(s.meta).where(m.kind == kind, m.name == name))
+        return n
+
+
+def _field_equals(name: str, value: Any) -> Any:
+    """Equality on a core column (node, userid, name) or on an extra field."""
+    e = s.events.c
+    if name in CORE_FILTER_FIELDS:
+        col = e[name]
+        return col.is_(None) if value is None else col == value
+    item = e.extra[name]
+    if value is None:
+        return item.as_string().is_(None)
+    if isinstance(value, bool):
+        return item.as_boolean() == value
+    if isinstance(value, int):
+        return item.as_integer() == value
+    if isinstance(value, float):
+        return item.as_float() == value
+    return item.as_string() == str(value)
+
+
+def empty_events() -> pa.Table:
+    return EVENT_SCHEMA.empty_table()
