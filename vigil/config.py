@@ -100,12 +100,9 @@ def settings() -> Settings:
 
 
 def reload() -> Settings:
-    """Forget cached settings and default stores; read the environment again.
+    """Forget the cached settings and read the environment again.
 
-    Meant for tests and notebooks that change ``VIGIL_*`` variables.
+    :func:`vigil.reload` also closes the default stores; use that one.
     """
     settings.cache_clear()
-    from vigil import store
-
-    store.close_default()
     return settings()

@@ -13,21 +13,28 @@ pickle     anything else, only with ``allow_pickle``   pickle, only with ``allow
 =========  ==========================================  =====================
 
 Stored pickles are never loaded unless the caller passes ``allow_pickle=True``.
+A skops file loads only types skops trusts by default, classes defined in
+scikit-learn itself, and the types the caller names in ``trusted=[...]``.
 """
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import os
 import pathlib
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from vigil.errors import InvalidInput, MissingDependency, UnsafeSerialization, describe
+from vigil.errors import InvalidInput, MissingDependency, UnsafeSerialization, describe, invalid
 
-#: Modules whose types skops may load without the caller naming them.
-TRUSTED_MODULES = ("sklearn", "numpy", "scipy", "builtins", "collections")
+#: Packages whose *classes* a skops file may use without the caller naming them (tree
+#: structures, KD-trees, distance metrics ...). Functions never qualify: a skops file can
+#: call a type it loads (``ConstructorFromReduceNode``), so trusting ``builtins.exec`` or
+#: ``numpy.memmap`` by module would let stored bytes run code or write files.
+TRUSTED_PACKAGES = ("sklearn",)
 
 
 @dataclass
@@ -59,12 +66,14 @@ def to_json(value: Any, who: str, arg: str) -> str:
 
 
 def _is_estimator(obj: Any) -> bool:
-    return any(c.__module__.startswith("sklearn.") for c in type(obj).__mro__) and hasattr(obj, "get_params")
+    return any(c.__module__.split(".")[0] == "sklearn" for c in type(obj).__mro__) and hasattr(obj, "get_params")
 
 
 def _is_frame(obj: Any) -> bool:
-    mod = type(obj).__module__
-    return mod.startswith("pandas.") and type(obj).__name__ in ("DataFrame", "Series")
+    # pandas >= 3 reports ``DataFrame.__module__ == "pandas"``: ask pandas itself, if it is loaded
+    # (an object of a pandas type cannot exist unless pandas was imported).
+    pd = sys.modules.get("pandas")
+    return pd is not None and isinstance(obj, (pd.DataFrame, pd.Series))
 
 
 def encode(obj: Any, *, allow_pickle: bool = False, who: str = "log_artifact") -> Encoded:
@@ -89,7 +98,8 @@ def encode(obj: Any, *, allow_pickle: bool = False, who: str = "log_artifact") -
     if _is_frame(obj):
         import pandas as pd
 
-        frame = obj.to_frame() if isinstance(obj, pd.Series) else obj
+        series = isinstance(obj, pd.Series)
+        frame = obj.to_frame() if series else obj
         buf = io.BytesIO()
         try:
             frame.to_parquet(buf, engine="pyarrow")
@@ -98,8 +108,10 @@ def encode(obj: Any, *, allow_pickle: bool = False, who: str = "log_artifact") -
                 raise InvalidInput(f"{who}: this DataFrame cannot be stored as Parquet ({exc}); "
                                    "pass allow_pickle=True to store it with pickle") from None
             return _pickle(obj)
-        return Encoded(buf.getvalue(), "parquet",
-                       {"rows": len(frame), "series": isinstance(obj, pd.Series)})
+        info: dict[str, Any] = {"rows": len(frame), "series": series}
+        if series and obj.name is None:
+            info["unnamed"] = True  # to_frame() names the column 0; decode restores None
+        return Encoded(buf.getvalue(), "parquet", info)
     if isinstance(obj, np.ndarray):
         if obj.dtype.hasobject:
             if allow_pickle:
@@ -135,6 +147,26 @@ def _pickle(obj: Any) -> Encoded:
                    {"class": f"{type(obj).__module__}.{type(obj).__name__}"})
 
 
+def _trusted_class(name: str) -> bool:
+    """True if ``name`` is a class defined in one of :data:`TRUSTED_PACKAGES`.
+
+    Examples
+    --------
+    >>> _trusted_class('sklearn.tree._tree.Tree'), _trusted_class('builtins.exec')
+    (True, False)
+    """
+    module, _, attr = name.rpartition(".")
+    parts = module.split(".")
+    if parts[0] not in TRUSTED_PACKAGES or not attr.isidentifier() or {"tests", "_testing"} & set(parts):
+        return False
+    try:
+        obj = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError):
+        return False
+    # defined there, not re-exported from elsewhere, and a class (skops may call it)
+    return isinstance(obj, type) and obj.__module__.split(".")[0] in TRUSTED_PACKAGES
+
+
 def decode(data: bytes, fmt: str, info: dict[str, Any] | None = None, *,
            allow_pickle: bool = False, trusted: Iterable[str] = ()) -> Any:
     """Load bytes written by :func:`encode`.
@@ -153,19 +185,32 @@ def decode(data: bytes, fmt: str, info: dict[str, Any] | None = None, *,
         import pandas as pd
 
         frame = pd.read_parquet(io.BytesIO(data), engine="pyarrow")
-        return frame.iloc[:, 0] if info.get("series") else frame
+        if not info.get("series"):
+            return frame
+        series = frame.iloc[:, 0]
+        return series.rename(None) if info.get("unnamed") else series
     if fmt == "npy":
         import numpy as np
 
-        return np.load(io.BytesIO(data), allow_pickle=False)
+        try:
+            return np.load(io.BytesIO(data), allow_pickle=False)
+        except ValueError as exc:
+            if "allow_pickle" not in str(exc):
+                raise
+            raise UnsafeSerialization(
+                "these npy bytes hold an object array, which can only be loaded with pickle; "
+                "vigil never unpickles npy data"
+            ) from None
     if fmt == "skops":
         try:
             import skops.io as sio
         except ImportError:
             raise MissingDependency("skops", "sklearn", "loading scikit-learn estimators") from None
-        untrusted = sio.get_untrusted_types(data=data)
+        if isinstance(trusted, (str, bytes, bool)):
+            raise invalid("decode", "trusted", trusted, "a list of type names such as ['mypackage.MyEstimator']")
         allowed = set(trusted)
-        refused = [t for t in untrusted if t.split(".")[0] not in TRUSTED_MODULES and t not in allowed]
+        untrusted = sio.get_untrusted_types(data=data)
+        refused = [t for t in untrusted if t not in allowed and not _trusted_class(t)]
         if refused:
             raise UnsafeSerialization(
                 f"the stored estimator uses types that are not trusted: {refused}; "

@@ -1,0 +1,1 @@
+"""Reserved for a later floor (see README roadmap)."""
