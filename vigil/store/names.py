@@ -14,8 +14,9 @@ import re
 from vigil.errors import invalid
 
 MAX_NAME_CHARS = 256
-_SEGMENT = re.compile(r"^[\w\-.@+=, ]+$")
-_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+# used with fullmatch: "$" alone would also match before a trailing newline ("model\n")
+_SEGMENT = re.compile(r"[\w\-.@+=, ]+")
+_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
 def check_name(name: object, who: str, arg: str = "name") -> str:
@@ -39,7 +40,7 @@ def check_name(name: object, who: str, arg: str = "name") -> str:
     for segment in name.split("/"):
         if (
             segment in ("", ".", "..")
-            or not _SEGMENT.match(segment)
+            or not _SEGMENT.fullmatch(segment)
             or segment != segment.strip()
         ):
             raise invalid(who, arg, name, expected)
@@ -54,6 +55,6 @@ def check_field(name: object, who: str, arg: str = "field") -> str:
     >>> check_field('model', 'log_extra')
     'model'
     """
-    if not isinstance(name, str) or not _FIELD.match(name):
+    if not isinstance(name, str) or not _FIELD.fullmatch(name):
         raise invalid(who, arg, name, "an identifier [A-Za-z_][A-Za-z0-9_]* of at most 64 characters")
     return name

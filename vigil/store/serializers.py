@@ -25,6 +25,7 @@ import json
 import os
 import pathlib
 import sys
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -69,11 +70,16 @@ def _is_estimator(obj: Any) -> bool:
     return any(c.__module__.split(".")[0] == "sklearn" for c in type(obj).__mro__) and hasattr(obj, "get_params")
 
 
-def _is_frame(obj: Any) -> bool:
-    # pandas >= 3 reports ``DataFrame.__module__ == "pandas"``: ask pandas itself, if it is loaded
-    # (an object of a pandas type cannot exist unless pandas was imported).
+def is_frame(obj: Any) -> bool:
+    """True for a pandas DataFrame or Series (without importing pandas)."""
     pd = sys.modules.get("pandas")
     return pd is not None and isinstance(obj, (pd.DataFrame, pd.Series))
+
+
+def is_array_like(obj: Any) -> bool:
+    """True for a numpy array, a DataFrame or a Series: data that needs a binary format."""
+    np = sys.modules.get("numpy")
+    return (np is not None and isinstance(obj, np.ndarray)) or is_frame(obj)
 
 
 def encode(obj: Any, *, allow_pickle: bool = False, who: str = "log_artifact") -> Encoded:
@@ -95,7 +101,7 @@ def encode(obj: Any, *, allow_pickle: bool = False, who: str = "log_artifact") -
         if not path.is_file():
             raise InvalidInput(f"{who}: obj is a path but no such file exists: {str(path)!r}")
         return Encoded(path.read_bytes(), "file", {"filename": path.name})
-    if _is_frame(obj):
+    if is_frame(obj):
         import pandas as pd
 
         series = isinstance(obj, pd.Series)

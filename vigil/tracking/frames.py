@@ -47,18 +47,19 @@ def to_frame(table: pa.Table, experiment: str):
     import pandas as pd
 
     n = table.num_rows
+    plain = table.select(["run", "event", "key", "node", "userid", "name"]).to_pandas()
     step = table.column("step")
     frame = pd.DataFrame({
-        "experiment": pd.Series([experiment] * n, dtype=object) if n else pd.Series([], dtype=object),
-        "run": table.column("run").to_numpy(),
-        "event": table.column("event").to_numpy(zero_copy_only=False),
-        "key": table.column("key").to_numpy(zero_copy_only=False),
+        "experiment": pd.Series([experiment] * n, dtype=object),
+        "run": plain["run"],
+        "event": plain["event"],
+        "key": plain["key"],
         "value": _values(table) if n else np.empty(0, dtype=float),
         "step": pd.array(step.to_pylist() if step.null_count else step.to_numpy(), dtype="Int64"),
         "dt": pd.to_datetime(table.column("dt").to_numpy(), unit="s", utc=True),
-        "node": table.column("node").to_numpy(zero_copy_only=False),
-        "userid": table.column("userid").to_numpy(zero_copy_only=False),
-        "name": table.column("name").to_numpy(zero_copy_only=False),
+        "node": plain["node"],
+        "userid": plain["userid"],
+        "name": plain["name"],
     })
     idx, extras = _extras(table)
     if extras:

@@ -42,7 +42,7 @@ import pyarrow as pa
 from vigil.errors import InvalidInput, NotFound, describe, invalid
 from vigil.store.base import EVENT_SCHEMA, EventQuery, RunRecord
 from vigil.store.names import check_field, check_name
-from vigil.store.serializers import EXTENSIONS, decode, encode, to_json
+from vigil.store.serializers import EXTENSIONS, decode, encode, is_array_like, to_json
 from vigil.tracking import context
 from vigil.tracking.frames import BASE_COLUMNS, to_frame, to_records
 from vigil.tracking.query import build_query, check_batchsize, resolve_runs
@@ -441,14 +441,14 @@ class TrackingProvider:
         run = self._active("log_data")
 
         def store(v: Any, part: str) -> Any:
-            if _is_array_like(v):
+            if is_array_like(v):
                 return self._store_object(run, "data", part, v, False, "log_data")
             return v
 
         if isinstance(value, dict):
             payload = {}
             for k, v in value.items():
-                if _is_array_like(v):
+                if is_array_like(v):
                     check_name(k, "log_data", "value key")
                 elif not isinstance(k, str):
                     raise invalid("log_data", "value key", k, "a str")
@@ -580,12 +580,6 @@ class TrackingProvider:
         self.flush()
         self._clear()
         self._run = self._last_run = None
-
-
-def _is_array_like(value: Any) -> bool:
-    mod = type(value).__module__
-    return mod.startswith("numpy") and type(value).__name__ == "ndarray" or (
-        mod.startswith("pandas.") and type(value).__name__ in ("DataFrame", "Series"))
 
 
 class DefaultProvider(TrackingProvider):
