@@ -11,7 +11,12 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_LAZY = {"datasets", "models", "jobs"}
+_FACTORIES = {
+    "datasets": ("vigil.store.datasets", "Datasets"),
+    "models": ("vigil.store.models", "Models"),
+    "jobs": ("vigil.runtime.jobs", "Jobs"),
+}
+_LAZY = set(_FACTORIES)
 _cache: dict[str, Any] = {}
 
 
@@ -22,15 +27,12 @@ def __getattr__(name: str) -> Any:
         return importlib.import_module("vigil.runtime")
     if name in _LAZY:
         if name not in _cache:
+            import importlib
+
             from vigil.store import default_stores
 
-            if name == "datasets":
-                from vigil.store.datasets import Datasets as cls
-            elif name == "models":
-                from vigil.store.models import Models as cls
-            else:
-                from vigil.runtime.jobs import Jobs as cls
-            _cache[name] = cls(default_stores())
+            module, attr = _FACTORIES[name]
+            _cache[name] = getattr(importlib.import_module(module), attr)(default_stores())
         return _cache[name]
     raise AttributeError(f"module 'vigil' has no attribute {name!r}")
 

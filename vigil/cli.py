@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from vigil.errors import VigilError
 
@@ -54,7 +55,7 @@ def _emit(rows: list[dict[str, Any]], title: str, as_json: bool) -> None:
 def _iso(ts: float | None) -> str | None:
     import datetime as dt
 
-    return None if ts is None else dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="seconds")
+    return None if ts is None else dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds")
 
 
 def cmd_experiments(args: argparse.Namespace) -> int:

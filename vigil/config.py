@@ -20,9 +20,9 @@ import functools
 import getpass
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from vigil.errors import ConfigError
 
@@ -50,7 +50,7 @@ class Settings:
     userid: str = "unknown"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         home = Path(env.get("VIGIL_HOME") or Path.home() / ".vigil").expanduser().absolute()
         store_url = env.get("VIGIL_STORE_URL") or f"sqlite:///{home / 'vigil.db'}"

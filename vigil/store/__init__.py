@@ -3,7 +3,11 @@ stores (fsspec) and safe serializers. Imports nothing from higher floors."""
 
 from vigil.store.base import EventQuery, EventStore, ObjectStore
 from vigil.store.registry import (
-    Stores, close_default, default_stores, open_event_store, open_object_store,
+    Stores,
+    close_default,
+    default_stores,
+    open_event_store,
+    open_object_store,
 )
 
 __all__ = [

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
-from vigil.config import Settings, settings as current_settings
+from vigil.config import Settings
+from vigil.config import settings as current_settings
 from vigil.errors import ConfigError, MissingDependency
 from vigil.store.base import EventStore, ObjectStore
 from vigil.store.objects import FsspecObjectStore
@@ -83,7 +84,7 @@ class Stores:
     writer: BufferedWriter
 
     @classmethod
-    def open(cls, config: Settings | None = None) -> "Stores":
+    def open(cls, config: Settings | None = None) -> Stores:
         config = config or current_settings()
         events = open_event_store(config.store_url)
         objects = open_object_store(config.artifacts_url, dict(config.artifacts_options))

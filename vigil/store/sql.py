@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -20,7 +21,11 @@ import sqlalchemy as sa
 from vigil.errors import StoreError
 from vigil.store import schema as s
 from vigil.store.base import (
-    CORE_FILTER_FIELDS, EVENT_SCHEMA, EventQuery, ExperimentRecord, RunRecord,
+    CORE_FILTER_FIELDS,
+    EVENT_SCHEMA,
+    EventQuery,
+    ExperimentRecord,
+    RunRecord,
 )
 
 Runner = Callable[[sa.Executable], list[tuple]]

@@ -16,9 +16,10 @@ from __future__ import annotations
 import os
 import threading
 import weakref
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -63,7 +64,7 @@ def sqlite_path(url: str) -> Path:
     return Path(path)
 
 
-def compile_sql(stmt: sa.Executable) -> tuple[str, list[Any]]:
+def compile_sql(stmt: Any) -> tuple[str, list[Any]]:
     """Compile a Core statement to SQLite SQL with positional parameters."""
     compiled = stmt.compile(dialect=_DIALECT, compile_kwargs={"render_postcompile": True})
     # SQLAlchemy's own per-type bind processors (JSON paths need them)
@@ -92,7 +93,7 @@ class SqliteEventStore(SqlEventStore):
         super().__init__(url)
         self.path = sqlite_path(url)
         self._local = threading.local()
-        self._connections: "weakref.WeakSet[Any]" = weakref.WeakSet()
+        self._connections: weakref.WeakSet[Any] = weakref.WeakSet()
         self._all: list[Any] = []
         self._all_lock = threading.Lock()
         os.register_at_fork(after_in_child=self._forget_connections)
@@ -174,7 +175,7 @@ class SqliteEventStore(SqlEventStore):
             cur.close()
 
     def _create_schema(self) -> None:
-        statements = [CreateTable(t, if_not_exists=True) for t in s.metadata.sorted_tables]
+        statements: list[Any] = [CreateTable(t, if_not_exists=True) for t in s.metadata.sorted_tables]
         statements += [CreateIndex(i, if_not_exists=True) for t in s.metadata.sorted_tables for i in t.indexes]
         with self._transaction() as run:
             for stmt in statements:

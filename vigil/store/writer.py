@@ -19,13 +19,13 @@ import os
 import threading
 import time
 import weakref
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from vigil.errors import StoreError
 
 log = logging.getLogger(__name__)
 
-_writers: "weakref.WeakSet[BufferedWriter]" = weakref.WeakSet()
+_writers: weakref.WeakSet[BufferedWriter] = weakref.WeakSet()
 
 
 class BufferedWriter:

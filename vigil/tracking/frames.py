@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 BASE_COLUMNS = ("experiment", "run", "event", "key", "value", "step", "dt", "node", "userid", "name")
-_UTC = _dt.timezone.utc
+_UTC = _dt.UTC
 
 
 def _values(table: pa.Table) -> np.ndarray:

@@ -35,7 +35,8 @@ import time
 import traceback
 import uuid
 import weakref
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import pyarrow as pa
 
@@ -52,7 +53,7 @@ _MAX_KEY_CHARS = 1024
 _PAGE_ROWS = 10_000
 _NODE = socket.gethostname()
 
-_active: "weakref.WeakSet[TrackingProvider]" = weakref.WeakSet()
+_active: weakref.WeakSet[TrackingProvider] = weakref.WeakSet()
 _atexit_registered = False
 
 
@@ -121,6 +122,7 @@ class TrackingProvider:
         self._sticky_json: str | None = None
         self._token: Any = None
         self._checked_fields: set[str] = set()
+        self.autotrack = False
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.experiment!r}, run={self._run or self._last_run})"
@@ -188,7 +190,7 @@ class TrackingProvider:
         self._end_run(run, status)
         _active.discard(self)
 
-    def use(self, run: int | None = None) -> "TrackingProvider":
+    def use(self, run: int | None = None) -> TrackingProvider:
         """Select an existing run (default: the latest) for reading, and for logging if it is still STARTED."""
         number = self.latest_run if run is None else run
         if isinstance(number, bool) or not isinstance(number, numbers.Integral):
@@ -239,7 +241,7 @@ class TrackingProvider:
             frame[col] = pd.to_datetime(frame[col], unit="s", utc=True)
         return frame
 
-    def __enter__(self) -> "TrackingProvider":
+    def __enter__(self) -> TrackingProvider:
         self.start()
         self._token = context.enter(self)
         return self
@@ -397,7 +399,7 @@ class TrackingProvider:
 
         packages = {}
         for dist in distributions():
-            name = dist.metadata.get("Name")
+            name = dist.metadata["Name"]
             if name:
                 packages[name] = dist.version
         self.log_event("system", "system", {

@@ -45,10 +45,10 @@ def parse_time(value: Any, arg: str, now: float | None = None) -> float | None:
                 "or epoch seconds")
     if isinstance(value, _dt.datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=_dt.timezone.utc)
+            value = value.replace(tzinfo=_dt.UTC)
         return value.timestamp()
     if isinstance(value, _dt.date):
-        return _dt.datetime(value.year, value.month, value.day, tzinfo=_dt.timezone.utc).timestamp()
+        return _dt.datetime(value.year, value.month, value.day, tzinfo=_dt.UTC).timestamp()
     if isinstance(value, _dt.timedelta):
         return now - value.total_seconds()
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
