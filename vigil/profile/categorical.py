@@ -1,0 +1,157 @@
+"""Mergeable profile of a categorical column.
+
+Counts, for the categories the baseline defined: each tracked category (the
+``max_categories`` most frequent of the baseline), ``OTHER`` (values that
+were in the baseline but not tracked), ``NEW`` (values never seen in the
+baseline) and ``MISSING``. Missingness and unseen categories are drift
+signals, never dropped. Values are compared as strings.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import numpy as np
+
+from vigil.errors import InvalidInput
+
+MAX_KNOWN = 10_000
+MAX_NEW_EXAMPLES = 20
+
+
+def value_counts(values: Any) -> tuple[dict[str, int], int]:
+    """Counts of the non-missing values as strings, and the missing count."""
+    import pandas as pd
+
+    series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values, dtype=object))
+    counts = series.value_counts(dropna=True, sort=False)
+    out: dict[str, int] = {}
+    for key, n in zip(counts.index.tolist(), counts.to_numpy().tolist()):
+        name = _label(key)
+        out[name] = out.get(name, 0) + int(n)
+    missing = int(series.isna().sum())
+    return out, missing
+
+
+def _label(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return "True" if value else "False"
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value.item() if isinstance(value, np.generic) else value)
+
+
+class CategoricalSpec:
+    """The baseline's categories: tracked ones (ordered) and all known ones."""
+
+    def __init__(self, categories: Iterable[str], known: Iterable[str] = (), known_complete: bool = True) -> None:
+        self.categories = [str(c) for c in categories]
+        self.index = {c: i for i, c in enumerate(self.categories)}
+        self.known = frozenset(known) | frozenset(self.categories)
+        self.known_complete = known_complete
+
+    @classmethod
+    def from_counts(cls, counts: dict[str, int], max_categories: int = 50) -> "CategoricalSpec":
+        ranked = sorted(counts, key=lambda k: (-counts[k], k))
+        return cls(ranked[:max_categories], ranked[:MAX_KNOWN], len(ranked) <= MAX_KNOWN)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"categories": self.categories, "known": sorted(self.known), "known_complete": self.known_complete}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CategoricalSpec":
+        return cls(data["categories"], data["known"], data["known_complete"])
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CategoricalSpec) and self.to_dict() == other.to_dict()
+
+
+class CategoricalProfile:
+    """Profile of one categorical column against a :class:`CategoricalSpec`.
+
+    Examples
+    --------
+    >>> spec = CategoricalSpec(['a', 'b'], ['a', 'b', 'c'])
+    >>> p = CategoricalProfile(spec).update(['a', 'a', 'c', 'z', None])
+    >>> p.counts.tolist(), p.other, p.new, p.missing
+    ([2, 0], 1, 1, 1)
+    """
+
+    kind = "categorical"
+
+    def __init__(self, spec: CategoricalSpec) -> None:
+        self.spec = spec
+        self.count = 0
+        self.missing = 0
+        self.counts = np.zeros(len(spec.categories), dtype=np.int64)
+        self.other = 0
+        self.new = 0
+        self.new_examples: dict[str, int] = {}
+
+    @property
+    def is_empty(self) -> bool:
+        return self.count == 0
+
+    def update(self, values: Any) -> "CategoricalProfile":
+        counts, missing = value_counts(values)
+        self.update_counts(counts, missing)
+        return self
+
+    def update_counts(self, counts: dict[str, int], missing: int = 0) -> "CategoricalProfile":
+        self.count += sum(counts.values()) + missing
+        self.missing += missing
+        index, known = self.spec.index, self.spec.known
+        for key, n in counts.items():
+            i = index.get(key)
+            if i is not None:
+                self.counts[i] += n
+            elif key in known or not self.spec.known_complete:
+                self.other += n
+            else:
+                self.new += n
+                if key in self.new_examples or len(self.new_examples) < MAX_NEW_EXAMPLES:
+                    self.new_examples[key] = self.new_examples.get(key, 0) + n
+        return self
+
+    def merge(self, other: "CategoricalProfile") -> "CategoricalProfile":
+        if not isinstance(other, CategoricalProfile) or other.spec != self.spec:
+            raise InvalidInput("CategoricalProfile.merge: other must be a CategoricalProfile of the same spec")
+        self.count += other.count
+        self.missing += other.missing
+        self.counts += other.counts
+        self.other += other.other
+        self.new += other.new
+        for key, n in other.new_examples.items():
+            if key in self.new_examples or len(self.new_examples) < MAX_NEW_EXAMPLES:
+                self.new_examples[key] = self.new_examples.get(key, 0) + n
+        return self
+
+    def copy(self) -> "CategoricalProfile":
+        return CategoricalProfile.from_dict(self.to_dict())
+
+    def __add__(self, other: "CategoricalProfile") -> "CategoricalProfile":
+        return self.copy().merge(other)
+
+    @property
+    def missing_rate(self) -> float:
+        return self.missing / self.count if self.count else 0.0
+
+    def buckets(self) -> tuple[list[str], np.ndarray]:
+        """Labels and counts of every non-missing bucket: categories, OTHER, NEW."""
+        return self.spec.categories + ["<OTHER>", "<NEW>"], np.r_[self.counts, self.other, self.new]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "spec": self.spec.to_dict(), "count": self.count, "missing": self.missing,
+                "counts": self.counts.tolist(), "other": self.other, "new": self.new,
+                "new_examples": self.new_examples}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CategoricalProfile":
+        p = cls(CategoricalSpec.from_dict(data["spec"]))
+        p.count, p.missing = int(data["count"]), int(data["missing"])
+        p.counts = np.asarray(data["counts"], dtype=np.int64)
+        p.other, p.new = int(data["other"]), int(data["new"])
+        p.new_examples = {str(k): int(v) for k, v in data["new_examples"].items()}
+        return p
