@@ -11,7 +11,9 @@ Decision rule (defaults in :class:`Thresholds`, overridable per column):
 * a test flags drift when it is significant after adjustment **and** its
   effect reaches the minimum effect: KS D >= ``min_ks`` (0.05), total
   variation >= ``min_tv`` (0.05), missing-rate change >= ``min_missing``
-  (0.01, absolute), new-category mass >= ``min_new`` (0.01). With a million
+  (0.01, absolute), new-category mass >= ``min_new`` (0.01), a change of a
+  model's performance (accuracy, error, Brier score) >= ``min_performance``
+  (0.02, absolute; model monitors only). With a million
   rows, noise is significant but small: the effect floor keeps it quiet;
 * a column drifts when any of its tests flags; the dataset drifts when any
   column does, or a column is absent from the target. The dataset p-value is
@@ -50,12 +52,13 @@ class Thresholds:
     min_tv: float = 0.05
     min_missing: float = 0.01
     min_new: float = 0.01
+    min_performance: float = 0.02
     columns: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not 0 < self.alpha < 1:
             raise InvalidInput(f"Thresholds: alpha must be in (0, 1); got {self.alpha!r}")
-        for name in ("min_ks", "min_tv", "min_missing", "min_new"):
+        for name in ("min_ks", "min_tv", "min_missing", "min_new", "min_performance"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0 <= value <= 1:
                 raise InvalidInput(f"Thresholds: {name} must be a number in [0, 1]; got {value!r}")
@@ -233,6 +236,27 @@ class DriftResult:
         }
 
 
+def compare_rows(baseline: FrameProfile, target: FrameProfile, th: Thresholds) -> tuple[list[dict], list[str]]:
+    """The test rows of every column present in both profiles, and the absent columns."""
+    if not isinstance(baseline, FrameProfile) or not isinstance(target, FrameProfile):
+        raise InvalidInput("compare: baseline and target must be FrameProfile objects")
+    if baseline.schema != target.schema:
+        raise InvalidInput("compare: the two profiles have different schemas; profile the target with "
+                           "schema=baseline.schema")
+    rows: list[dict] = []
+    absent = [c for c in target.meta.get("absent_columns", []) if target.rows > 0]
+    for name in baseline.schema.columns:
+        if name in absent:
+            continue
+        a, b = baseline[name], target[name]
+        col_th = th.for_column(name)
+        if a.kind == "numeric":
+            rows += _numeric_rows(name, a, b, col_th)
+        else:
+            rows += _categorical_rows(name, a, b, col_th)
+    return rows, absent
+
+
 def compare(baseline: FrameProfile, target: FrameProfile, thresholds: Any = None,
             labels: tuple[str, str] = ("baseline", "target")) -> DriftResult:
     """Compare two profiles on the same schema.
@@ -248,22 +272,7 @@ def compare(baseline: FrameProfile, target: FrameProfile, thresholds: Any = None
     >>> compare(base, same).drift, compare(base, moved).drift
     (False, True)
     """
-    if not isinstance(baseline, FrameProfile) or not isinstance(target, FrameProfile):
-        raise InvalidInput("compare: baseline and target must be FrameProfile objects")
-    if baseline.schema != target.schema:
-        raise InvalidInput("compare: the two profiles have different schemas; profile the target with "
-                           "schema=baseline.schema")
     th = Thresholds.coerce(thresholds)
-    rows: list[dict] = []
-    absent = [c for c in target.meta.get("absent_columns", []) if target.rows > 0]
-    for name in baseline.schema.columns:
-        if name in absent:
-            continue
-        a, b = baseline[name], target[name]
-        col_th = th.for_column(name)
-        if a.kind == "numeric":
-            rows += _numeric_rows(name, a, b, col_th)
-        else:
-            rows += _categorical_rows(name, a, b, col_th)
+    rows, absent = compare_rows(baseline, target, th)
     return DriftResult(rows, th, baseline.rows, target.rows, absent,
                        list(target.meta.get("extra_columns", [])), labels)

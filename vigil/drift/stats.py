@@ -259,3 +259,39 @@ def simes(p_values: np.ndarray) -> float:
     if p.size == 0:
         return 1.0
     return float(min(1.0, np.min(p * p.size / np.arange(1, p.size + 1))))
+
+
+@dataclass(frozen=True)
+class MeanResult:
+    mean_a: float
+    mean_b: float
+    difference: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+
+
+def mean_difference(sum_a: float, sumsq_a: float, n_a: int, sum_b: float, sumsq_b: float, n_b: int,
+                    alpha: float = 0.05) -> MeanResult:
+    """Welch's test (normal approximation) of a change in mean, from sums and sums of squares.
+
+    Examples
+    --------
+    >>> r = mean_difference(50.0, 50.0, 100, 60.0, 60.0, 100)
+    >>> round(r.difference, 2), r.p_value < 0.2
+    (0.1, True)
+    """
+    from scipy.stats import norm
+
+    if n_a < 2 or n_b < 2:
+        ma = sum_a / n_a if n_a else 0.0
+        mb = sum_b / n_b if n_b else 0.0
+        return MeanResult(ma, mb, mb - ma, -math.inf, math.inf, 1.0)
+    ma, mb = sum_a / n_a, sum_b / n_b
+    va = max(0.0, (sumsq_a - n_a * ma * ma) / (n_a - 1))
+    vb = max(0.0, (sumsq_b - n_b * mb * mb) / (n_b - 1))
+    se = math.sqrt(va / n_a + vb / n_b)
+    diff = mb - ma
+    z = float(norm.ppf(1 - alpha / 2))
+    p = float(2 * norm.sf(abs(diff) / se)) if se > 0 else (1.0 if diff == 0 else 0.0)
+    return MeanResult(ma, mb, diff, diff - z * se, diff + z * se, p)
