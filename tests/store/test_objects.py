@@ -8,11 +8,11 @@ tests can check what reached the medium, and that other clients' writes are seen
 from __future__ import annotations
 
 import os
-import threading
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -222,22 +222,15 @@ def test_writes_and_deletes_by_other_clients_are_seen(backend):
 
 
 def test_concurrent_writers_of_one_key(store):
-    errors: list[BaseException] = []
     payloads = [bytes([i]) * 1000 for i in range(4)]
 
     def write(data: bytes) -> None:
-        try:
-            for _ in range(5):
-                store.put("race/key", data)
-        except BaseException as exc:  # collected and asserted below
-            errors.append(exc)
+        for _ in range(5):
+            store.put("race/key", data)
 
-    threads = [threading.Thread(target=write, args=(p,)) for p in payloads]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    with ThreadPoolExecutor(max_workers=len(payloads)) as pool:
+        for future in [pool.submit(write, p) for p in payloads]:
+            future.result()  # re-raises a writer's error
     assert store.get("race/key") in payloads
     assert store.list() == ["race/key"]  # no temp files left behind or listed
 

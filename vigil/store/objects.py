@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import os
 import secrets
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from vigil.errors import InvalidInput, MissingDependency, NotFound, StoreError, invalid
 from vigil.store.names import check_name
@@ -27,7 +28,7 @@ class FsspecObjectStore:
 
     Examples
     --------
-    >>> import secrets
+    >>> import tempfile
     >>> objs = FsspecObjectStore(f"file://{tempfile.mkdtemp()}")
     >>> objs.put('a/b.bin', b'hi')
     'a/b.bin'

@@ -25,9 +25,9 @@ import json
 import os
 import pathlib
 import sys
-import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from vigil.errors import InvalidInput, MissingDependency, UnsafeSerialization, describe, invalid
 
