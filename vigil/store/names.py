@@ -14,12 +14,13 @@ import re
 from vigil.errors import invalid
 
 MAX_NAME_CHARS = 256
+MAX_KEY_CHARS = 1024      # keys vigil composes from names (prefix + name + version)
 # used with fullmatch: "$" alone would also match before a trailing newline ("model\n")
 _SEGMENT = re.compile(r"[\w\-.@+=, ]+")
 _FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
-def check_name(name: object, who: str, arg: str = "name") -> str:
+def check_name(name: object, who: str, arg: str = "name", max_chars: int = MAX_NAME_CHARS) -> str:
     """Return ``name`` if it is a safe, nestable name; raise InvalidInput otherwise.
 
     Examples
@@ -33,9 +34,9 @@ def check_name(name: object, who: str, arg: str = "name") -> str:
     """
     expected = (
         "a name of segments [word characters - . _ @ + = , space] joined by '/', "
-        f"without '.' or '..' segments, at most {MAX_NAME_CHARS} characters"
+        f"without '.' or '..' segments, at most {max_chars} characters"
     )
-    if not isinstance(name, str) or not name or len(name) > MAX_NAME_CHARS:
+    if not isinstance(name, str) or not name or len(name) > max_chars:
         raise invalid(who, arg, name, expected)
     for segment in name.split("/"):
         if (

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from vigil.errors import InvalidInput, MissingDependency, NotFound, StoreError, invalid
-from vigil.store.names import check_name
+from vigil.store.names import MAX_KEY_CHARS, check_name
 
 _EXTRAS = {"s3": "s3", "s3a": "s3", "gcs": "gcs", "gs": "gcs", "abfs": "azure", "az": "azure"}
 
@@ -55,7 +55,7 @@ class FsspecObjectStore:
         self._base = self.root.rstrip("/")  # keys are joined as f"{_base}/{key}"
 
     def _path(self, key: str) -> str:
-        check_name(key, "ObjectStore", "key")
+        check_name(key, "ObjectStore", "key", MAX_KEY_CHARS)
         path = f"{self._base}/{key}"
         if self.local and not os.path.realpath(path).startswith(self._base + os.sep):
             raise invalid("ObjectStore", "key", key, "a key that stays inside the object root")

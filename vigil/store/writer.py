@@ -65,6 +65,7 @@ class BufferedWriter:
         self._appended = 0
         self._committed = 0
         self._error: BaseException | None = None
+        self.dropped = 0
         self._thread: threading.Thread | None = None
         self._closed = False
 
@@ -145,6 +146,27 @@ class BufferedWriter:
             self._error = None
             self._done.notify_all()
 
+    def _commit_isolating(self, rows: list[tuple], exc: BaseException) -> None:
+        """Commit what can be committed by halving the batch; drop and count rows that
+        fail on their own with an error that is not the store's (a data error)."""
+        if len(rows) == 1:
+            self.dropped += 1
+            log.error("vigil: dropping an event the store cannot take (%s: %s): %.200r",
+                      type(exc).__name__, exc, rows[0])
+            with self._done:
+                self._committed += 1
+                self._done.notify_all()
+            return
+        half = len(rows) // 2
+        for part in (rows[:half], rows[half:]):
+            try:
+                self._commit(part)
+            except StoreError:
+                with self._lock:
+                    self._buf[:0] = part
+            except Exception as inner:  # noqa: BLE001
+                self._commit_isolating(part, inner)
+
     def _drain(self) -> None:
         while True:
             rows = self._take()
@@ -167,7 +189,7 @@ class BufferedWriter:
                 try:
                     self._commit(rows)
                     backoff = self.interval_s
-                except Exception as exc:  # noqa: BLE001 - keep the rows and retry
+                except StoreError as exc:  # the store refused: keep the rows and retry
                     with self._lock:
                         self._buf[:0] = rows
                     self._error = exc
@@ -175,6 +197,8 @@ class BufferedWriter:
                                 len(rows), exc, backoff)
                     time.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
+                except Exception as exc:  # noqa: BLE001 - rows the store can never take: isolate them
+                    self._commit_isolating(rows, exc)
                 rows = self._take() if len(self._buf) >= self.max_batch or self._wake.is_set() else []
             if self._closed:
                 return

@@ -25,11 +25,16 @@ def _values(table: pa.Table) -> np.ndarray:
     texts = table.column("value_json")
     if texts.null_count == len(texts):
         return nums
-    out = nums.astype(object)
     idx = np.flatnonzero(pc.is_valid(texts).to_numpy(zero_copy_only=False))
     loads = json.loads
-    for i, text in zip(idx, texts.take(pa.array(idx)).to_pylist()):
-        out[i] = loads(text)
+    parsed = [loads(t) for t in texts.take(pa.array(idx)).to_pylist()]
+    if all(type(v) is float for v in parsed):  # NaN metrics are stored as JSON: stay a float column
+        out_f = nums.copy()
+        out_f[idx] = parsed
+        return out_f
+    out = nums.astype(object)
+    for i, v in zip(idx, parsed):
+        out[i] = v
     return out
 
 

@@ -50,6 +50,7 @@ from vigil.tracking.query import build_query, check_batchsize, resolve_runs
 
 CORE_FIELDS = frozenset(BASE_COLUMNS)
 _MAX_KEY_CHARS = 1024
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _PAGE_ROWS = 10_000
 _NODE = socket.gethostname()
 
@@ -75,17 +76,20 @@ def _check_key(who: str, key: Any, arg: str = "key") -> str:
 def _check_step(who: str, step: Any) -> int | None:
     if step is None:
         return None
-    if isinstance(step, numbers.Integral) and not isinstance(step, bool):
+    if isinstance(step, numbers.Integral) and not isinstance(step, bool) and _INT64_MIN <= step <= _INT64_MAX:
         return int(step)
-    raise invalid(who, "step", step, "an int or None")
+    raise invalid(who, "step", step, "an int in the 64-bit range, or None")
 
 
 def _metric_value(who: str, value: Any, arg: str = "value") -> float:
     if type(value) is float:
         return value
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        return float(value)
-    raise invalid(who, arg, value, "a real number (int or float; NaN and inf are kept)")
+        try:
+            return float(value)
+        except OverflowError:
+            pass
+    raise invalid(who, arg, value, "a real number within the float range (NaN and inf are kept)")
 
 
 def _ref(value: Any) -> dict[str, Any] | None:
@@ -122,6 +126,7 @@ class TrackingProvider:
         self._sticky_json: str | None = None
         self._token: Any = None
         self._checked_fields: set[str] = set()
+        self._keys_ok: set[Any] = set()
         self.autotrack = False
 
     def __repr__(self) -> str:
@@ -315,8 +320,8 @@ class TrackingProvider:
         >>> float(exp.data(key='accuracy')['value'].iloc[-1])
         0.5
         """
-        if type(key) is not str:
-            _check_key("log_metric", key)
+        if key not in self._keys_ok:
+            self._remember_key(_check_key("log_metric", key))
         v = value if type(value) is float else _metric_value("log_metric", value)
         if step is not None:
             step = _check_step("log_metric", step)
@@ -324,6 +329,10 @@ class TrackingProvider:
         x = self._extra("log_metric", extra) if extra else self._sticky_json
         self._write([(self._exp_id, run, "metric", key, v if v == v else None, None if v == v else "NaN",
                       step, time.time(), _NODE, self._userid, None, x)])
+
+    def _remember_key(self, key: str) -> None:
+        if len(self._keys_ok) < 10_000:
+            self._keys_ok.add(key)
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None, **extra: Any) -> None:
         """Log several metrics at once (one event each, same step)."""
@@ -410,10 +419,15 @@ class TrackingProvider:
 
     # -- artifacts and data ------------------------------------------------------------------
     def _object_key(self, run: int, kind: str, name: str, fmt: str) -> str:
+        if any(len(seg.encode("utf-8")) > 200 for seg in name.split("/")):
+            # file systems cap a path segment at 255 bytes: long names are stored under their hash
+            name = "_long/" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:32]
         return f"experiments/{self._uid}/runs/{run}/{kind}/{name}/{uuid.uuid4().hex}.{EXTENSIONS[fmt]}"
 
     def _store_object(self, run: int, kind: str, name: str, obj: Any, allow_pickle: bool, who: str) -> dict:
-        encoded = encode(obj, allow_pickle=allow_pickle, who=who)
+        return self._put_encoded(run, kind, name, encode(obj, allow_pickle=allow_pickle, who=who))
+
+    def _put_encoded(self, run: int, kind: str, name: str, encoded: Any) -> dict:
         key = self._object_key(run, kind, name, encoded.format)
         self._put_object(key, encoded.data)
         return {"$ref": {"key": key, "format": encoded.format, "size": len(encoded.data),
@@ -440,24 +454,29 @@ class TrackingProvider:
         check_name(key, "log_data", "key")
         step = _check_step("log_data", step)
         x = self._extra("log_data", extra)
-        run = self._active("log_data")
 
-        def store(v: Any, part: str) -> Any:
-            if is_array_like(v):
-                return self._store_object(run, "data", part, v, False, "log_data")
-            return v
+        def encoded(v: Any) -> Any:
+            return encode(v, who="log_data") if is_array_like(v) else None
 
         if isinstance(value, dict):
-            payload = {}
+            parts = {}
             for k, v in value.items():
                 if is_array_like(v):
                     check_name(k, "log_data", "value key")
                 elif not isinstance(k, str):
                     raise invalid("log_data", "value key", k, "a str")
-                payload[k] = store(v, f"{key}/{k}")
+                parts[k] = (v, encoded(v))
         else:
-            payload = store(value, key)
-        to_json(payload, "log_data", "value")  # refuse what cannot be stored before writing
+            parts = {None: (value, encoded(value))}
+        inline = {k: v for k, (v, enc) in parts.items() if enc is None}
+        to_json({str(k): v for k, v in inline.items()}, "log_data", "value")  # refuse before writing anything
+        run = self._active("log_data")
+        stored = {k: self._put_encoded(run, "data", key if k is None else f"{key}/{k}", enc)
+                  for k, (v, enc) in parts.items() if enc is not None}
+        if isinstance(value, dict):
+            payload = {k: stored.get(k, inline.get(k)) for k in parts}
+        else:
+            payload = stored.get(None, value)
         self._write([self._row(run, "data", key, payload, step, x, name=key, who="log_data")])
 
     def _resolve(self, value: Any, allow_pickle: bool = False, trusted: Iterable[str] = ()) -> Any:
