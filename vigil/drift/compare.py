@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from vigil.errors import InvalidInput
 from vigil.drift import stats
+from vigil.errors import InvalidInput
 from vigil.profile.frame import FrameProfile
 
 QUANTILE_GRID = np.linspace(0.005, 0.995, 100)
@@ -68,14 +68,14 @@ class Thresholds:
                 raise InvalidInput(f"Thresholds: columns[{col!r}] has unknown keys {sorted(unknown)}; "
                                    "allowed: min_ks, min_tv, min_missing, min_new")
 
-    def for_column(self, column: str) -> "Thresholds":
+    def for_column(self, column: str) -> Thresholds:
         over = self.columns.get(column)
         if not over:
             return self
         return Thresholds(**{**asdict(self), **over, "columns": {}})
 
     @classmethod
-    def coerce(cls, value: Any) -> "Thresholds":
+    def coerce(cls, value: Any) -> Thresholds:
         if value is None:
             return cls()
         if isinstance(value, Thresholds):

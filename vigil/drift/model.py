@@ -35,7 +35,7 @@ from vigil.drift import stats
 from vigil.drift.compare import DriftResult, Thresholds, compare_rows
 from vigil.drift.monitor import DriftMonitor
 from vigil.errors import InvalidInput
-from vigil.profile.frame import FrameProfile, profile
+from vigil.profile.frame import FrameProfile
 
 DEFAULT_KEYS = {"X": "X", "Y": "Y", "proba": "proba", "labels": "labels", "sample": "sample"}
 _PERF_FIELDS = ("n_labeled", "n_correct", "brier_sum", "brier_sq", "conf_lab_sum", "conf_lab_sq",

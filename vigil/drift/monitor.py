@@ -10,7 +10,8 @@ snapshot is profiled on.
 from __future__ import annotations
 
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from vigil.drift.compare import DriftResult, Thresholds, compare
 from vigil.errors import InvalidInput, NotFound, describe

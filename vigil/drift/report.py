@@ -48,7 +48,6 @@ def plot_result(result: DriftResult, baseline: FrameProfile, target: FrameProfil
     for ax, name in zip(flat, names):
         labels, pa = _shares(baseline[name])
         _, pb = _shares(target[name])
-        x = np.arange(len(pa))
         if baseline[name].kind == "numeric":
             edges = baseline[name].edges
             width = np.diff(edges)

@@ -64,7 +64,7 @@ class DriftRule:
         object.__setattr__(self, "tests", tuple(self.tests))
 
     @classmethod
-    def coerce(cls, spec: Any) -> "DriftRule":
+    def coerce(cls, spec: Any) -> DriftRule:
         if isinstance(spec, DriftRule):
             return spec
         if spec == "drift":

@@ -123,7 +123,11 @@ def chi2_contingency(a: np.ndarray, b: np.ndarray) -> Chi2Result:
     """Chi-square test of homogeneity on the 2 x K table (baseline, target) of counts.
 
     Buckets whose expected count is below 5 in either row are pooled into one
-    bucket (and dropped if still below 5) so the chi-square approximation holds.
+    bucket so the chi-square approximation holds. If the pooled bucket is still
+    below 5 it is dropped and the test is of homogeneity of the remaining
+    buckets: expected counts are recomputed from the reduced table (keeping the
+    full table's margins would add ``share * chi2(1)`` to a statistic referred
+    to ``chi2(K - 2)``: anti-conservative).
 
     Examples
     --------
@@ -145,8 +149,10 @@ def chi2_contingency(a: np.ndarray, b: np.ndarray) -> Chi2Result:
         table = np.hstack([table[:, ~small], pooled])
         expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / n
         if (expected[:, -1] < 5).any():
-            table, expected = table[:, :-1], expected[:, :-1]
-    if table.shape[1] < 2:
+            table = table[:, :-1]
+            n = table.sum()
+            expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / n if n else table
+    if table.shape[1] < 2 or table[0].sum() == 0 or table[1].sum() == 0:
         return Chi2Result(0.0, 0, 1.0, 0.0)
     stat = float(np.sum((table - expected) ** 2 / expected))
     dof = table.shape[1] - 1
@@ -196,8 +202,10 @@ def _wilson(x: float, n: float, z: float) -> tuple[float, float]:
 
 
 def two_proportions(xa: int, na: int, xb: int, nb: int, alpha: float = 0.05) -> ProportionResult:
-    """Change of a rate (e.g. the missing rate): Fisher's exact test for small
-    counts, the pooled z-test otherwise; Newcombe's hybrid score interval.
+    """Change of a rate (e.g. the missing rate): Fisher's exact test when a cell
+    of the 2 x 2 table is below 10 (at any sample size: the z-test is
+    anti-conservative for rare events), the pooled z-test otherwise; Newcombe's
+    hybrid score interval.
 
     Examples
     --------
@@ -217,7 +225,7 @@ def two_proportions(xa: int, na: int, xb: int, nb: int, alpha: float = 0.05) -> 
     high = diff + math.sqrt((ub - rb) ** 2 + (ra - la) ** 2)
     if na == 0 or nb == 0 or (xa + xb) == 0 or (xa == na and xb == nb):
         p = 1.0
-    elif min(xa, xb, na - xa, nb - xb) < 10 and na + nb <= 100_000:
+    elif min(xa, xb, na - xa, nb - xb) < 10:
         p = float(fisher_exact([[xa, na - xa], [xb, nb - xb]])[1])
     else:
         pooled = (xa + xb) / (na + nb)

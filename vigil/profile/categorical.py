@@ -9,7 +9,8 @@ signals, never dropped. Values are compared as strings.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -53,7 +54,7 @@ class CategoricalSpec:
         self.known_complete = known_complete
 
     @classmethod
-    def from_counts(cls, counts: dict[str, int], max_categories: int = 50) -> "CategoricalSpec":
+    def from_counts(cls, counts: dict[str, int], max_categories: int = 50) -> CategoricalSpec:
         ranked = sorted(counts, key=lambda k: (-counts[k], k))
         return cls(ranked[:max_categories], ranked[:MAX_KNOWN], len(ranked) <= MAX_KNOWN)
 
@@ -61,7 +62,7 @@ class CategoricalSpec:
         return {"categories": self.categories, "known": sorted(self.known), "known_complete": self.known_complete}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CategoricalSpec":
+    def from_dict(cls, data: dict[str, Any]) -> CategoricalSpec:
         return cls(data["categories"], data["known"], data["known_complete"])
 
     def __eq__(self, other: object) -> bool:
@@ -94,12 +95,12 @@ class CategoricalProfile:
     def is_empty(self) -> bool:
         return self.count == 0
 
-    def update(self, values: Any) -> "CategoricalProfile":
+    def update(self, values: Any) -> CategoricalProfile:
         counts, missing = value_counts(values)
         self.update_counts(counts, missing)
         return self
 
-    def update_counts(self, counts: dict[str, int], missing: int = 0) -> "CategoricalProfile":
+    def update_counts(self, counts: dict[str, int], missing: int = 0) -> CategoricalProfile:
         self.count += sum(counts.values()) + missing
         self.missing += missing
         index, known = self.spec.index, self.spec.known
@@ -115,7 +116,7 @@ class CategoricalProfile:
                     self.new_examples[key] = self.new_examples.get(key, 0) + n
         return self
 
-    def merge(self, other: "CategoricalProfile") -> "CategoricalProfile":
+    def merge(self, other: CategoricalProfile) -> CategoricalProfile:
         if not isinstance(other, CategoricalProfile) or other.spec != self.spec:
             raise InvalidInput("CategoricalProfile.merge: other must be a CategoricalProfile of the same spec")
         self.count += other.count
@@ -128,10 +129,10 @@ class CategoricalProfile:
                 self.new_examples[key] = self.new_examples.get(key, 0) + n
         return self
 
-    def copy(self) -> "CategoricalProfile":
+    def copy(self) -> CategoricalProfile:
         return CategoricalProfile.from_dict(self.to_dict())
 
-    def __add__(self, other: "CategoricalProfile") -> "CategoricalProfile":
+    def __add__(self, other: CategoricalProfile) -> CategoricalProfile:
         return self.copy().merge(other)
 
     @property
@@ -148,7 +149,7 @@ class CategoricalProfile:
                 "new_examples": self.new_examples}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CategoricalProfile":
+    def from_dict(cls, data: dict[str, Any]) -> CategoricalProfile:
         p = cls(CategoricalSpec.from_dict(data["spec"]))
         p.count, p.missing = int(data["count"]), int(data["missing"])
         p.counts = np.asarray(data["counts"], dtype=np.int64)

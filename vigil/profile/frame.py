@@ -18,7 +18,8 @@ import json
 import os
 import time
 import zlib
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -55,7 +56,7 @@ class Schema:
                 "categorical": {k: v.to_dict() for k, v in self.categorical.items()}}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Schema":
+    def from_dict(cls, data: dict[str, Any]) -> Schema:
         return cls({k: np.asarray(v) for k, v in data["numeric"].items()},
                    {k: CategoricalSpec.from_dict(v) for k, v in data["categorical"].items()},
                    list(data["order"]))
@@ -102,7 +103,7 @@ class FrameProfile:
     def n(self) -> int:
         return self.rows
 
-    def merge(self, other: "FrameProfile") -> "FrameProfile":
+    def merge(self, other: FrameProfile) -> FrameProfile:
         if not isinstance(other, FrameProfile) or other.schema != self.schema:
             raise InvalidInput("FrameProfile.merge: other must be a FrameProfile on the same schema "
                                "(profile it with schema=baseline.schema)")
@@ -115,10 +116,10 @@ class FrameProfile:
         self.meta["absent_columns"] = sorted(absent)
         return self
 
-    def copy(self) -> "FrameProfile":
+    def copy(self) -> FrameProfile:
         return FrameProfile.from_dict(self.to_dict())
 
-    def __add__(self, other: "FrameProfile") -> "FrameProfile":
+    def __add__(self, other: FrameProfile) -> FrameProfile:
         return self.copy().merge(other)
 
     def to_dict(self) -> dict[str, Any]:
@@ -126,7 +127,7 @@ class FrameProfile:
                 "meta": self.meta, "columns": {k: v.to_dict() for k, v in self.columns.items()}}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "FrameProfile":
+    def from_dict(cls, data: dict[str, Any]) -> FrameProfile:
         if data.get("format") != "vigil.profile/1":
             raise InvalidInput(f"FrameProfile.from_dict: data must be a vigil.profile/1 dict; got format "
                                f"{data.get('format')!r}")
@@ -141,7 +142,7 @@ class FrameProfile:
         return zlib.compress(json.dumps(self.to_dict(), separators=(",", ":")).encode(), 6)
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "FrameProfile":
+    def from_bytes(cls, data: bytes) -> FrameProfile:
         try:
             return cls.from_dict(json.loads(zlib.decompress(data)))
         except (zlib.error, ValueError, KeyError) as exc:
@@ -179,7 +180,7 @@ class Profiler:
             return "numeric"
         return "categorical"
 
-    def update(self, frame: Any) -> "Profiler":
+    def update(self, frame: Any) -> Profiler:
         import pandas as pd
 
         frame = _as_frame(frame)

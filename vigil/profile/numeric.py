@@ -91,7 +91,7 @@ class NumericProfile:
     def is_empty(self) -> bool:
         return self.count == 0
 
-    def update(self, values: Any) -> "NumericProfile":
+    def update(self, values: Any) -> NumericProfile:
         """Add a batch of values (array-like; None/NaN count as missing)."""
         x = np.asarray(values, dtype=np.float64).ravel()
         if x.size == 0:
@@ -131,7 +131,7 @@ class NumericProfile:
         self.min = min(self.min, lo)
         self.max = max(self.max, hi)
 
-    def merge(self, other: "NumericProfile") -> "NumericProfile":
+    def merge(self, other: NumericProfile) -> NumericProfile:
         """Add ``other`` (same edges) into this profile; returns self."""
         if not isinstance(other, NumericProfile) or not np.array_equal(self.edges, other.edges):
             raise InvalidInput("NumericProfile.merge: other must be a NumericProfile on the same edges")
@@ -144,11 +144,15 @@ class NumericProfile:
         self.sketch.merge(other.sketch)
         return self
 
-    def copy(self) -> "NumericProfile":
+    def copy(self) -> NumericProfile:
         return NumericProfile.from_dict(self.to_dict())
 
-    def __add__(self, other: "NumericProfile") -> "NumericProfile":
+    def __add__(self, other: NumericProfile) -> NumericProfile:
         return self.copy().merge(other)
+
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
+        # the KLL sketch cannot be pickled; Dask ships profiles between processes
+        return NumericProfile.from_dict, (self.to_dict(),)
 
     @property
     def std(self) -> float:
@@ -174,7 +178,7 @@ class NumericProfile:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "NumericProfile":
+    def from_dict(cls, data: dict[str, Any]) -> NumericProfile:
         p = cls(np.asarray(data["edges"], dtype=np.float64))
         p.count, p.missing = int(data["count"]), int(data["missing"])
         p.pos_inf, p.neg_inf, p.n = int(data["pos_inf"]), int(data["neg_inf"]), int(data["n"])
