@@ -32,7 +32,7 @@ class DriftMonitor:
         self.name = check_name(name, type(self).__name__, "name")
         self.store = store
         self.thresholds = Thresholds.coerce(thresholds)
-        self.options = {"bins": bins, "max_categories": max_categories,
+        self.options: dict[str, Any] = {"bins": bins, "max_categories": max_categories,
                         "categorical": tuple(categorical), "numeric": tuple(numeric)}
         if experiment is None or isinstance(experiment, str):
             from vigil.tracking.registry import provider_class

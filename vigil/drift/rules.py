@@ -107,7 +107,8 @@ class DriftRule:
         alerts = []
         for col, group in rows.groupby("column", sort=False):
             values = group[self.statistic].dropna()
-            hits = values[[bool(compare(v, self.threshold)) for v in values]]
+            threshold = float(self.threshold if self.threshold is not None else 0.0)
+            hits = values[[bool(compare(v, threshold)) for v in values]]
             if len(hits):
                 value = float(hits.max() if self.op in (">=", ">") else hits.min())
                 alerts.append(Alert(self.name, self.severity,

@@ -332,8 +332,9 @@ def _profile_dask(ddf: Any, schema: Schema | None, options: dict[str, Any]) -> F
 
     if schema is None:  # the first partition fixes kinds and edges; categories come from all partitions
         first = Profiler(**options).update(ddf.get_partition(0).compute())
-        provisional = Schema(first._edges, {c: CategoricalSpec([], [], False) for c in first.order
-                                            if c not in first._edges}, first.order)
+        order = first.order or []
+        provisional = Schema(first._edges, {c: CategoricalSpec([], [], False) for c in order
+                                            if c not in first._edges}, order)
     else:
         provisional = schema
     parts = [dask.delayed(_partition_state)(p, provisional.to_dict()) for p in ddf.to_delayed()]
@@ -364,7 +365,7 @@ def profile(data: Any, schema: Schema | None = None, *, bins: int = DEFAULT_BINS
         raise InvalidInput(f"profile: bins must be an int in [2, 1000]; got {describe(bins)}")
     if isinstance(max_categories, bool) or not isinstance(max_categories, int) or not 1 <= max_categories <= 1000:
         raise InvalidInput(f"profile: max_categories must be an int in [1, 1000]; got {describe(max_categories)}")
-    options = {"bins": bins, "max_categories": max_categories, "categorical": categorical, "numeric": numeric}
+    options: dict[str, Any] = {"bins": bins, "max_categories": max_categories, "categorical": categorical, "numeric": numeric}
     if _is_dask(data):
         return _profile_dask(data, schema, options)
     profiler = Profiler(schema, **options)

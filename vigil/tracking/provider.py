@@ -76,7 +76,7 @@ def _check_key(who: str, key: Any, arg: str = "key") -> str:
 def _check_step(who: str, step: Any) -> int | None:
     if step is None:
         return None
-    if isinstance(step, numbers.Integral) and not isinstance(step, bool) and _INT64_MIN <= step <= _INT64_MAX:
+    if isinstance(step, numbers.Integral) and not isinstance(step, bool) and _INT64_MIN <= int(step) <= _INT64_MAX:
         return int(step)
     raise invalid(who, "step", step, "an int in the 64-bit range, or None")
 
