@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 from vigil.errors import InvalidInput, NotFound, invalid
-from vigil.store.names import check_name
+from vigil.store.names import check_name, key_path
 from vigil.store.serializers import EXTENSIONS, decode, encode
 
 KIND = "dataset"
@@ -35,7 +35,7 @@ class Datasets:
         self.stores = stores
 
     def _key(self, name: str, fmt: str) -> str:
-        return f"datasets/{name}/{uuid.uuid4().hex}.{EXTENSIONS[fmt]}"
+        return f"datasets/{key_path(name)}/{uuid.uuid4().hex}.{EXTENSIONS[fmt]}"
 
     def put(self, obj: Any, name: str, append: bool = False, **attributes: Any) -> dict[str, Any]:
         """Store ``obj`` under ``name``; ``append=True`` adds rows to a DataFrame dataset."""
@@ -86,6 +86,9 @@ class Datasets:
             if force:
                 return False
             raise NotFound(f"dataset {name!r} does not exist")
-        self.stores.objects.delete_prefix(f"datasets/{name}")
+        folder = f"datasets/{key_path(name)}/"
+        # only the objects directly in the folder: sub-folders belong to nested names ('a/b')
+        objects = self.stores.objects
+        objects.delete([k for k in objects.list(folder[:-1]) if "/" not in k[len(folder):]])
         self.stores.events.drop_meta(KIND, name)
         return True

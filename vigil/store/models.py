@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from vigil.errors import NotFound, invalid
-from vigil.store.names import check_name
+from vigil.store.names import check_name, key_path
 from vigil.store.serializers import decode, encode
 
 KIND = "model"
@@ -39,7 +39,7 @@ class Models:
         encoded = encode(model, who="models.put")
         if encoded.format != "skops":
             raise invalid("models.put", "model", model, "a scikit-learn estimator or pipeline")
-        key = f"models/{name}/{uuid.uuid4().hex}.skops"
+        key = f"models/{key_path(name)}/{uuid.uuid4().hex}.skops"
         self.stores.objects.put(key, encoded.data)
         record = {"format": "skops", "key": key, "info": encoded.info, "attributes": attributes,
                   "updated": time.time()}
@@ -65,6 +65,9 @@ class Models:
             if force:
                 return False
             raise NotFound(f"model {name!r} does not exist")
-        self.stores.objects.delete_prefix(f"models/{name}")
+        folder = f"models/{key_path(name)}/"
+        # only the objects directly in the folder: sub-folders belong to nested names ('a/b')
+        objects = self.stores.objects
+        objects.delete([k for k in objects.list(folder[:-1]) if "/" not in k[len(folder):]])
         self.stores.events.drop_meta(KIND, name)
         return True

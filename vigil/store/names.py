@@ -9,6 +9,7 @@ name can never address anything outside the root it is placed under.
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from vigil.errors import invalid
@@ -45,6 +46,22 @@ def check_name(name: object, who: str, arg: str = "name", max_chars: int = MAX_N
             or segment != segment.strip()
         ):
             raise invalid(who, arg, name, expected)
+    return name
+
+
+def key_path(name: str) -> str:
+    """The object-key path of a validated name: the name itself, or ``__long__/<hash>``
+    when a segment is longer than a file name may be (255 bytes on most file systems).
+
+    Examples
+    --------
+    >>> key_path('housing/california')
+    'housing/california'
+    >>> key_path('x' * 256)[:9]
+    '__long__/'
+    """
+    if any(len(seg.encode("utf-8")) > 200 for seg in name.split("/")):
+        return "__long__/" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:32]
     return name
 
 

@@ -42,7 +42,7 @@ import pyarrow as pa
 
 from vigil.errors import InvalidInput, NotFound, describe, invalid
 from vigil.store.base import EVENT_SCHEMA, EventQuery, RunRecord
-from vigil.store.names import check_field, check_name
+from vigil.store.names import check_field, check_name, key_path
 from vigil.store.serializers import EXTENSIONS, decode, encode, is_array_like, to_json
 from vigil.tracking import context
 from vigil.tracking.frames import BASE_COLUMNS, to_frame, to_records
@@ -124,7 +124,7 @@ class TrackingProvider:
         self._last_run: int | None = None  # the run data() reads by default
         self._sticky: dict[str, Any] = {}
         self._sticky_json: str | None = None
-        self._token: Any = None
+        self._tokens: list[Any] = []  # one per open with block (the same object may be re-entered)
         self._checked_fields: set[str] = set()
         self._keys_ok: set[Any] = set()
         self.autotrack = False
@@ -140,6 +140,11 @@ class TrackingProvider:
     @property
     def _uid(self) -> str:
         return "0"
+
+    @property
+    def _read_id(self) -> int:
+        """The experiment id for queries (no side effects; -1 if it does not exist)."""
+        return self._exp_id
 
     def _new_run(self) -> int:
         raise NotImplementedError
@@ -248,7 +253,7 @@ class TrackingProvider:
 
     def __enter__(self) -> TrackingProvider:
         self.start()
-        self._token = context.enter(self)
+        self._tokens.append(context.enter(self))
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -261,9 +266,8 @@ class TrackingProvider:
                 })
             self.stop("FAILED" if exc_type is not None else "STOPPED")
         finally:
-            if self._token is not None:
-                context.leave(self._token)
-                self._token = None
+            if self._tokens:
+                context.leave(self._tokens.pop())
 
     # -- logging ---------------------------------------------------------------------------
     def _active(self, who: str) -> int:
@@ -419,10 +423,7 @@ class TrackingProvider:
 
     # -- artifacts and data ------------------------------------------------------------------
     def _object_key(self, run: int, kind: str, name: str, fmt: str) -> str:
-        if any(len(seg.encode("utf-8")) > 200 for seg in name.split("/")):
-            # file systems cap a path segment at 255 bytes: long names are stored under their hash
-            name = "_long/" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:32]
-        return f"experiments/{self._uid}/runs/{run}/{kind}/{name}/{uuid.uuid4().hex}.{EXTENSIONS[fmt]}"
+        return f"experiments/{self._uid}/runs/{run}/{kind}/{key_path(name)}/{uuid.uuid4().hex}.{EXTENSIONS[fmt]}"
 
     def _store_object(self, run: int, kind: str, name: str, obj: Any, allow_pickle: bool, who: str) -> dict:
         return self._put_encoded(run, kind, name, encode(obj, allow_pickle=allow_pickle, who=who))
@@ -491,7 +492,7 @@ class TrackingProvider:
     def _named(self, event: str, name: str, run: Any, who: str) -> list[dict[str, Any]]:
         self.flush()
         runs = None if run is None else resolve_runs(run, self.latest_run, None)
-        query = build_query(self._exp_id, runs=runs, event=event, key=name)
+        query = build_query(self._read_id, runs=runs, event=event, key=name)
         return to_records(self._read(query), self.experiment)
 
     def restore_artifact(self, name: str, run: Any = None, allow_pickle: bool = False,
@@ -511,7 +512,7 @@ class TrackingProvider:
             check_name(name, "restore_artifacts", "name")
         self.flush()
         runs = None if run is None else resolve_runs(run, self.latest_run, None)
-        query = build_query(self._exp_id, runs=runs, event="artifact", key=name)
+        query = build_query(self._read_id, runs=runs, event="artifact", key=name)
         return [self._resolve(r["value"], allow_pickle, trusted)
                 for r in to_records(self._read(query), self.experiment)]
 
@@ -560,7 +561,7 @@ class TrackingProvider:
         size = check_batchsize(batchsize)
         self.flush()
         runs = resolve_runs(run, self.latest_run, self._run or self._last_run)
-        query = build_query(self._exp_id, runs=runs, event=event, key=key, step=step,
+        query = build_query(self._read_id, runs=runs, event=event, key=key, step=step,
                             since=since, end=end, fields=fields)
         if lazy:
             return self._cursor(query)
@@ -630,6 +631,17 @@ class DefaultProvider(TrackingProvider):
         return self._record
 
     @property
+    def _read_id(self) -> int:
+        record = self._existing()
+        return -1 if record is None else record.id
+
+    def _existing(self) -> Any:
+        """The experiment's record if it exists; reading never creates an experiment."""
+        if self._record is None:
+            self._record = self.stores.events.find_experiment(self.experiment)
+        return self._record
+
+    @property
     def _exp_id(self) -> int:
         return self._experiment_record().id
 
@@ -644,14 +656,17 @@ class DefaultProvider(TrackingProvider):
         self.stores.events.set_run_status(self._exp_id, run, status, time.time())
 
     def _find_run(self, run: int) -> RunRecord | None:
-        return self.stores.events.find_run(self._exp_id, run)
+        record = self._existing()
+        return None if record is None else self.stores.events.find_run(record.id, run)
 
     def _list_runs(self) -> list[RunRecord]:
-        return self.stores.events.list_runs(self._exp_id)
+        record = self._existing()
+        return [] if record is None else self.stores.events.list_runs(record.id)
 
     @property
     def latest_run(self) -> int:
-        return self.stores.events.latest_run(self._exp_id)
+        record = self._existing()
+        return 0 if record is None else self.stores.events.latest_run(record.id)
 
     def _write(self, rows: list[tuple]) -> None:
         writer = self.stores.writer
@@ -661,6 +676,8 @@ class DefaultProvider(TrackingProvider):
             writer.extend(rows)
 
     def _read(self, query: EventQuery) -> pa.Table:
+        if self._existing() is None:
+            return EVENT_SCHEMA.empty_table()
         return self.stores.events.query(query)
 
     def _put_object(self, key: str, data: bytes) -> None:

@@ -52,6 +52,8 @@ def parse_time(value: Any, arg: str, now: float | None = None) -> float | None:
     if isinstance(value, _dt.timedelta):
         return now - value.total_seconds()
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        if value != value:  # NaN would select nothing, silently
+            raise invalid("data", arg, value, expected)
         return float(value)
     if isinstance(value, str):
         m = _RELATIVE.match(value)
@@ -126,7 +128,8 @@ def resolve_runs(run: Any, latest: int, default: int | None) -> tuple[int, ...] 
             if bound is not None and (not isinstance(bound, numbers.Integral) or isinstance(bound, bool)):
                 raise invalid("data", "run", run, "a slice of int run numbers")
         lo = 1 if run.start is None else absolute(int(run.start))
-        hi = latest if run.stop is None else absolute(int(run.stop))
+        # runs above the latest do not exist: clamp, so slice(1, 10**9) stays a short list
+        hi = latest if run.stop is None else min(absolute(int(run.stop)), latest)
         return tuple(range(max(lo, 1), hi + 1)) or (0,)
     return tuple(absolute(n) for n in _ints(run, "run") or ())
 
@@ -143,6 +146,8 @@ def extra_filters(fields: dict[str, Any]) -> tuple[tuple[str, tuple[Any, ...]], 
         for v in values:
             if v is not None and not isinstance(v, (str, int, float, bool)):
                 raise invalid("data", name, value, "str, int, float, bool or None values")
+            if type(v) is int and not -(2**63) <= v < 2**63:  # the store compares 64-bit integers
+                raise invalid("data", name, value, "int values in the 64-bit range")
         out.append((name, tuple(values)))
     return tuple(out)
 
