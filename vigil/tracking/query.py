@@ -69,12 +69,16 @@ def parse_time(value: Any, arg: str, now: float | None = None) -> float | None:
     raise invalid("data", arg, value, expected)
 
 
+#: Longest list a filter accepts (SQL drivers cap the number of bound parameters).
+MAX_FILTER_VALUES = 10_000
+
+
 def _strings(value: Any, arg: str) -> tuple[str, ...] | None:
     if value is None:
         return None
     items = [value] if isinstance(value, str) else value
-    if not isinstance(items, (list, tuple, set, frozenset)) or not items:
-        raise invalid("data", arg, value, "a str or a non-empty list of str")
+    if not isinstance(items, (list, tuple, set, frozenset)) or not items or len(items) > MAX_FILTER_VALUES:
+        raise invalid("data", arg, value, f"a str or a non-empty list of at most {MAX_FILTER_VALUES} str")
     if not all(isinstance(v, str) for v in items):
         raise invalid("data", arg, value, "a str or a non-empty list of str")
     return tuple(items)
@@ -84,11 +88,11 @@ def _ints(value: Any, arg: str) -> tuple[int, ...] | None:
     if value is None:
         return None
     items = [value] if isinstance(value, numbers.Integral) else value
-    ok = isinstance(items, (list, tuple, set, frozenset, range)) and len(items) > 0 and all(
+    ok = isinstance(items, (list, tuple, set, frozenset, range)) and 0 < len(items) <= MAX_FILTER_VALUES and all(
         isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in items
     )
     if not ok:
-        raise invalid("data", arg, value, "an int or a non-empty list of int")
+        raise invalid("data", arg, value, f"an int or a non-empty list of at most {MAX_FILTER_VALUES} int")
     return tuple(int(v) for v in items)
 
 
