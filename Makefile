@@ -18,6 +18,20 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+BENCH_VENV  ?= .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+BENCH_ARGS  ?=
+
+$(BENCH_STAMP): pyproject.toml
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e ".[bench]"
+	touch $(BENCH_STAMP)
+
+# vigil beside MLflow (tracking); the drift peers run in their own environment
+bench: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python bench/tracking.py $(BENCH_ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check vigil tests bench
 	$(BIN)/mypy vigil
