@@ -3,9 +3,12 @@
 Decision rule (defaults in :class:`Thresholds`, overridable per column):
 
 * every column gets a distribution test (numeric: binned Kolmogorov-Smirnov;
-  categorical: chi-square test of homogeneity on the 2 x K table including
-  ``OTHER`` and ``NEW``) and a missing-rate test; categorical columns also a
-  test of the mass on categories never seen in the baseline;
+  categorical: chi-square test of homogeneity on the 2 x K table of the
+  tracked categories and one bucket for the rest, ``OTHER`` + ``NEW``) and a
+  missing-rate test; categorical columns also a test of the mass on
+  categories never seen in the baseline, against the mass expected without
+  drift (the baseline's own ``NEW`` share or, for the profile that defined
+  the schema, the Good-Turing estimate: the share of its values seen once);
 * all p-values of a comparison are adjusted together with Benjamini-Hochberg
   at ``alpha`` (false discovery rate);
 * a test flags drift when it is significant after adjustment **and** its
@@ -117,9 +120,15 @@ def _missing_row(name: str, kind: str, a: Any, b: Any, th: Thresholds) -> dict:
                 missing_rate_baseline=mr.rate_a, missing_rate_target=mr.rate_b)
 
 
-def _categorical_rows(name: str, a: Any, b: Any, th: Thresholds) -> list[dict]:
-    labels, ca = a.buckets()
-    _, cb = b.buckets()
+def _categorical_rows(name: str, a: Any, b: Any, th: Thresholds, a_defines_schema: bool = False) -> list[dict]:
+    # The distribution test compares the tracked categories and one bucket for the rest
+    # (OTHER + NEW). Kept apart, they are biased when ``a`` defined the schema: it has no
+    # NEW by construction, and its OTHER holds every value it saw once, while a sample of
+    # the same distribution meets unseen values (the Good-Turing missing mass).
+    _, full_a = a.buckets()
+    _, full_b = b.buckets()
+    ca = np.r_[full_a[:-2], full_a[-2:].sum()]
+    cb = np.r_[full_b[:-2], full_b[-2:].sum()]
     chi = stats.chi2_contingency(ca, cb)
     tv = stats.total_variation(ca, cb)
     ci = stats.total_variation_ci(ca, cb, th.alpha)
@@ -128,9 +137,16 @@ def _categorical_rows(name: str, a: Any, b: Any, th: Thresholds) -> list[dict]:
                  psi=stats.psi(ca, cb), js=stats.jensen_shannon(ca, cb))]
     rows.append(_missing_row(name, "categorical", a, b, th))
     nonmiss_a, nonmiss_b = int(ca.sum()), int(cb.sum())
-    new = stats.two_proportions(a.new, nonmiss_a, b.new, nonmiss_b, th.alpha)
+    # the mass on unseen values, against what ``a`` implies without drift: its own NEW
+    # share, or (if it defined the schema: no NEW by construction) the Good-Turing
+    # estimate, the share of its values seen once
+    if a_defines_schema and a.spec.unseen_rate > 0 and a.spec.known_complete:
+        new = stats.unseen_mass_change(a.spec.unseen_rate, a.spec.unseen_var, b.new, nonmiss_b, th.alpha)
+    else:
+        new = stats.two_proportions(a.new, nonmiss_a, b.new, nonmiss_b, th.alpha)
     rows.append(_row(name, "categorical", "new_categories", new.rate_b, "new_mass", max(0.0, new.difference),
                      (new.ci_low, new.ci_high), new.p_value, th.min_new, nonmiss_a, nonmiss_b,
+                     new_rate_baseline=new.rate_a,
                      new_examples=dict(sorted(b.new_examples.items(), key=lambda kv: -kv[1])[:5])))
     return rows
 
@@ -151,6 +167,7 @@ class DriftResult:
         df = pd.DataFrame(rows)
         if len(df):
             df["p_adjusted"] = stats.benjamini_hochberg(df["p_value"].to_numpy())
+            df["alpha"] = thresholds.alpha  # with min_effect: the thresholds each row was judged by
             df["significant"] = df["p_adjusted"] <= thresholds.alpha
             df["drift"] = df["significant"] & (df["effect"] >= df["min_effect"])
             self.p_value = stats.simes(df["p_value"].to_numpy())
@@ -173,19 +190,21 @@ class DriftResult:
         """One row per column: drift yes/no and the strongest evidence."""
         import pandas as pd
 
-        if not len(self.df):
-            return pd.DataFrame(columns=["column", "kind", "drift", "tests_flagged", "p_adjusted"])
-        g = self.df.groupby("column", sort=False)
-        out = pd.DataFrame({
-            "kind": g["kind"].first(),
-            "drift": g["drift"].any(),
-            "tests_flagged": g.apply(lambda t: ",".join(t.loc[t["drift"], "test"]), include_groups=False),
-            "p_adjusted": g["p_adjusted"].min(),
-        })
-        dist = self.df[self.df.test == "distribution"].set_index("column")
-        for col in ("effect_name", "effect", "ci_low", "ci_high", "p_value", "wasserstein_norm", "psi", "js"):
-            if col in dist:
-                out[col] = dist[col]
+        if not len(self.df):  # absent columns are still verdicts (drift) when nothing was compared
+            out = pd.DataFrame({"kind": pd.Series(dtype=object), "drift": pd.Series(dtype=bool),
+                                "tests_flagged": pd.Series(dtype=object), "p_adjusted": pd.Series(dtype=float)})
+        else:
+            g = self.df.groupby("column", sort=False)
+            out = pd.DataFrame({
+                "kind": g["kind"].first(),
+                "drift": g["drift"].any(),
+                "tests_flagged": g.apply(lambda t: ",".join(t.loc[t["drift"], "test"]), include_groups=False),
+                "p_adjusted": g["p_adjusted"].min(),
+            })
+            dist = self.df[self.df.test == "distribution"].set_index("column")
+            for col in ("effect_name", "effect", "ci_low", "ci_high", "p_value", "wasserstein_norm", "psi", "js"):
+                if col in dist:
+                    out[col] = dist[col]
         for col in self.absent_columns:
             out.loc[col, ["kind", "drift", "tests_flagged"]] = [None, True, "absent"]
         return out.reset_index().rename(columns={"index": "column"})
@@ -253,7 +272,7 @@ def compare_rows(baseline: FrameProfile, target: FrameProfile, th: Thresholds) -
         if a.kind == "numeric":
             rows += _numeric_rows(name, a, b, col_th)
         else:
-            rows += _categorical_rows(name, a, b, col_th)
+            rows += _categorical_rows(name, a, b, col_th, bool(baseline.meta.get("defines_schema")))
     return rows, absent
 
 

@@ -11,7 +11,7 @@ for performance. A comparison reports
   :class:`~vigil.drift.monitor.DataDriftMonitor`);
 * concept drift: with labels, the change of accuracy (classification; a
   two-proportion test with Newcombe's interval), of the Brier score and of
-  calibration (accuracy minus mean confidence), or of MAE and RMSE
+  calibration (accuracy minus mean confidence), or of MAE and MSE
   (regression; Welch tests) between snapshots;
 * without labels, for classifiers: the change of the *estimated* accuracy,
   the mean top probability. This estimate assumes the probabilities are
@@ -21,7 +21,10 @@ Events read from the experiment (``log_data`` keys, configurable with
 ``keys=``): ``X``, ``Y``, ``proba``, ``labels``, and ``sample`` (a dict with
 ``inputs``/``proba``/``labels``, as the monitoring agent stores its windows).
 Events with an extra field ``model`` are used only when it names this model;
-events carrying ``call_id`` are joined by it (labels may arrive later).
+events carrying ``call_id`` are joined by it. Labels may arrive later: labels
+whose predictions an earlier snapshot already profiled are joined with those
+predictions by ``call_id`` and count towards the performance of the snapshot
+in whose window they arrive (``performance['n_late_labeled']``).
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ from vigil.errors import InvalidInput
 from vigil.profile.frame import FrameProfile
 
 DEFAULT_KEYS = {"X": "X", "Y": "Y", "proba": "proba", "labels": "labels", "sample": "sample"}
-_PERF_FIELDS = ("n_labeled", "n_correct", "brier_sum", "brier_sq", "conf_lab_sum", "conf_lab_sq",
+_PERF_FIELDS = ("n_labeled", "n_correct", "n_brier", "n_correct_brier", "brier_sum", "brier_sq",
+                "conf_lab_sum", "conf_lab_sq",
                 "conf_sum", "conf_sq", "n_conf", "abs_sum", "abs_sq", "sq_sum", "sq_sq")
 
 
@@ -51,6 +55,15 @@ def _as_2d(values: Any) -> Any:
     if arr.ndim == 1:
         arr = arr.reshape(-1, 1)
     return pd.DataFrame(arr, columns=[f"f{i}" for i in range(arr.shape[1])])
+
+
+def _class_index(y: np.ndarray) -> np.ndarray | None:
+    """Labels as int column indexes of the probabilities, or None if they are not integers."""
+    if y.dtype.kind in "iub":
+        return y.astype(np.int64)
+    if y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+        return y.astype(np.int64)
+    return None
 
 
 def _labels_1d(values: Any, n_classes: int | None) -> np.ndarray:
@@ -107,6 +120,7 @@ class ModelDriftMonitor(DriftMonitor):
         order: list[Any] = []
         role_of = {v: k for k, v in self.keys.items()}
         counters: dict[str, int] = {}
+        named: set[Any] = set()  # calls that carry a call_id (not paired by position)
         for rec in records:
             if rec.get("model") not in (None, self.name):
                 continue
@@ -122,7 +136,9 @@ class ModelDriftMonitor(DriftMonitor):
                 call = rec.get("call_id")
                 if call is None:  # no id: pair the k-th X with the k-th Y, ...
                     counters[role] = counters.get(role, 0) + 1
-                    call = f"seq-{counters[role]}"
+                    call = ("seq", counters[role])
+                else:
+                    named.add(call)
                 parts = {role: value}
             slot = by_call.get(call)
             if slot is None:
@@ -132,6 +148,7 @@ class ModelDriftMonitor(DriftMonitor):
                 if v is not None:
                     slot[r] = v
         out: dict[str, list[Any]] = {"X": [], "Y": [], "proba": [], "labels": []}
+        late: list[Any] = []
         for call in order:
             slot = by_call[call]
             n = None
@@ -140,11 +157,35 @@ class ModelDriftMonitor(DriftMonitor):
                     n = len(slot[r])
                     break
             if n is None:
+                if call in named and "labels" in slot:
+                    late.append(call)
                 continue
             for r in out:
                 v = slot.get(r)
                 out[r].append(None if v is None or len(v) != n else v)
+        out["late"] = self._late_labels(late, by_call)
         return out
+
+    def _late_labels(self, calls: list[Any], by_call: dict[Any, dict[str, Any]]) -> list[dict[str, Any]]:
+        """Labels of calls whose predictions were logged before this window: joined by
+        call_id with those predictions, they count towards this snapshot's performance."""
+        if not calls:
+            return []
+        exp = self.experiment
+        role_of = {self.keys["Y"]: "Y", self.keys["proba"]: "proba"}
+        found: dict[Any, dict[str, Any]] = {}
+        for start in range(0, len(calls), 500):
+            records = exp.data(run="all", event="data", key=list(role_of), call_id=calls[start:start + 500], raw=True)
+            for rec in records:
+                if rec.get("model") in (None, self.name):
+                    found.setdefault(rec["call_id"], {})[role_of[rec["key"]]] = exp._resolve(rec["value"])
+        joined = []
+        for call in calls:
+            slot, labels = found.get(call, {}), by_call[call]["labels"]
+            n = len(slot["Y"] if "Y" in slot else slot.get("proba", ()))
+            if n and len(labels) == n:
+                joined.append({"Y": slot.get("Y"), "proba": slot.get("proba"), "labels": labels})
+        return joined
 
     # -- snapshot ----------------------------------------------------------------------------
     def snapshot(self, X: Any = None, Y: Any = None, proba: Any = None, labels: Any = None,
@@ -156,6 +197,9 @@ class ModelDriftMonitor(DriftMonitor):
         else:
             parts = {"X": [X], "Y": [Y], "proba": [proba], "labels": [labels]}
         frame, perf = self._frame(parts)
+        if frame.shape[1] == 0 and self._count() == 0:
+            raise InvalidInput(f"ModelDriftMonitor {self.name!r}: no traffic to take a baseline from; log X, Y "
+                               f"or proba in experiment {self.experiment.experiment!r} or pass arrays")
         prof = self._profile(frame)
         prof.meta["performance"] = perf
         prof.meta["task"] = self._task(parts)
@@ -199,6 +243,17 @@ class ModelDriftMonitor(DriftMonitor):
             if L is not None and pred is not None:
                 self._add_performance(perf, task, pred, probs, L)
             frames.append(pd.DataFrame(cols))
+        for late in parts.get("late", []):  # predictions profiled by an earlier snapshot
+            n = len(late["labels"])
+            probs = None if late["proba"] is None else np.asarray(late["proba"], dtype=np.float64).reshape(n, -1)
+            if late["Y"] is not None:
+                pred = np.asarray(late["Y"]).reshape(-1)
+            elif probs is not None:
+                pred = probs.argmax(axis=1)
+            else:
+                continue
+            self._add_performance(perf, task, pred, probs, late["labels"])
+            perf["n_late_labeled"] = perf.get("n_late_labeled", 0.0) + n
         frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         if "prediction" in frame and task == "classification":
             self.options["categorical"] = tuple(set(self.options["categorical"]) | {"prediction"})
@@ -213,15 +268,21 @@ class ModelDriftMonitor(DriftMonitor):
             correct = (pred.astype(str) == y.astype(str)) if pred.dtype.kind in "OSU" or y.dtype.kind in "OSU" \
                 else (pred == y)
             perf["n_correct"] += float(correct.sum())
-            if probs is not None:
-                onehot = np.zeros_like(probs)
-                idx = y.astype(np.int64)
+            # Brier score and calibration need the label as a column index of the
+            # probabilities; rows whose label is not one (class names, out of range) are
+            # left out of them and counted apart (n_brier), never misread as "no class"
+            idx = _class_index(y)
+            if probs is not None and idx is not None:
                 valid = (idx >= 0) & (idx < probs.shape[1])
-                onehot[np.arange(y.size)[valid], idx[valid]] = 1.0
-                brier = np.square(probs - onehot).sum(axis=1)
+                rows = probs[valid]
+                onehot = np.zeros_like(rows)
+                onehot[np.arange(rows.shape[0]), idx[valid]] = 1.0
+                brier = np.square(rows - onehot).sum(axis=1)
+                perf["n_brier"] += float(valid.sum())
+                perf["n_correct_brier"] += float(correct[valid].sum())
                 perf["brier_sum"] += float(brier.sum())
                 perf["brier_sq"] += float(np.square(brier).sum())
-                conf = probs.max(axis=1)
+                conf = rows.max(axis=1)
                 perf["conf_lab_sum"] += float(conf.sum())
                 perf["conf_lab_sq"] += float(np.square(conf).sum())
         else:
@@ -267,17 +328,23 @@ def performance_rows(pa: dict[str, float], pb: dict[str, float], task: str, th: 
             acc = stats.two_proportions(int(g(pa, "n_correct")), la, int(g(pb, "n_correct")), lb, th.alpha)
             row("accuracy", "accuracy_change", acc, n_baseline=la, n_target=lb,
                 value_baseline=acc.rate_a, value_target=acc.rate_b)
-            if g(pa, "brier_sum") or g(pb, "brier_sum"):
-                br = stats.mean_difference(g(pa, "brier_sum"), g(pa, "brier_sq"), la,
-                                           g(pb, "brier_sum"), g(pb, "brier_sq"), lb, th.alpha)
-                row("brier", "brier_change", br, n_baseline=la, n_target=lb,
+            # the rows with probabilities and index labels (older snapshots: all labeled rows)
+            ba = int(g(pa, "n_brier")) if "n_brier" in pa else la
+            bb = int(g(pb, "n_brier")) if "n_brier" in pb else lb
+            if ba and bb:
+                br = stats.mean_difference(g(pa, "brier_sum"), g(pa, "brier_sq"), ba,
+                                           g(pb, "brier_sum"), g(pb, "brier_sq"), bb, th.alpha)
+                row("brier", "brier_change", br, n_baseline=ba, n_target=bb,
                     value_baseline=br.mean_a, value_target=br.mean_b)
-                gap_a = acc.rate_a - g(pa, "conf_lab_sum") / la
-                gap_b = acc.rate_b - g(pb, "conf_lab_sum") / lb
-                cal = stats.mean_difference(g(pa, "conf_lab_sum"), g(pa, "conf_lab_sq"), la,
-                                            g(pb, "conf_lab_sum"), g(pb, "conf_lab_sq"), lb, th.alpha)
+                hit = stats.two_proportions(int(g(pa, "n_correct_brier" if "n_brier" in pa else "n_correct")), ba,
+                                            int(g(pb, "n_correct_brier" if "n_brier" in pb else "n_correct")), bb,
+                                            th.alpha)
+                gap_a = hit.rate_a - g(pa, "conf_lab_sum") / ba
+                gap_b = hit.rate_b - g(pb, "conf_lab_sum") / bb
+                cal = stats.mean_difference(g(pa, "conf_lab_sum"), g(pa, "conf_lab_sq"), ba,
+                                            g(pb, "conf_lab_sum"), g(pb, "conf_lab_sq"), bb, th.alpha)
                 diff = gap_b - gap_a
-                half = math.hypot((acc.ci_high - acc.ci_low) / 2, (cal.ci_high - cal.ci_low) / 2)
+                half = math.hypot((hit.ci_high - hit.ci_low) / 2, (cal.ci_high - cal.ci_low) / 2)
                 from scipy.stats import norm
 
                 z = float(norm.ppf(1 - th.alpha / 2))
@@ -285,7 +352,7 @@ def performance_rows(pa: dict[str, float], pb: dict[str, float], task: str, th: 
                 rows.append({"column": "performance", "kind": "performance", "test": "calibration",
                              "statistic": diff, "effect_name": "calibration_gap_change", "effect": abs(diff),
                              "ci_low": diff - half, "ci_high": diff + half, "p_value": p,
-                             "min_effect": th.min_performance, "n_baseline": la, "n_target": lb,
+                             "min_effect": th.min_performance, "n_baseline": ba, "n_target": bb,
                              "value_baseline": gap_a, "value_target": gap_b})
         ca, cb = int(g(pa, "n_conf")), int(g(pb, "n_conf"))
         if ca and cb:

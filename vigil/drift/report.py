@@ -37,7 +37,8 @@ def plot_result(result: DriftResult, baseline: FrameProfile, target: FrameProfil
 
     cols = result.columns
     if len(cols):
-        cols = cols.assign(_order=cols["drift"].astype(bool).astype(int) * 10 + cols.get("effect", 0).fillna(0))
+        effect = cols["effect"].astype(float).fillna(0.0) if "effect" in cols else 0.0  # absent: no tests
+        cols = cols.assign(_order=cols["drift"].astype(bool).astype(int) * 10 + effect)
         cols = cols.sort_values("_order", ascending=False)
     names = [c for c in cols["column"].tolist() if c in baseline.columns][:max_columns] if len(cols) else []
     panels = len(names) + 1

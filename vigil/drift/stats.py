@@ -53,7 +53,7 @@ def ks_binned(a: np.ndarray, b: np.ndarray, alpha: float = 0.05) -> KSResult:
         return KSResult(0.0, 1.0, 1.0, 0.0, 1.0)
     pa, pb = a / na, b / nb
     gap = np.abs(np.cumsum(pa) - np.cumsum(pb))
-    d = float(gap.max())
+    d = min(1.0, float(gap.max()))  # cumulative sums may overshoot 1 by rounding
     upper = min(1.0, d + float(np.maximum(pa, pb).max()))
     ne = na * nb / (na + nb)
     lam = (math.sqrt(ne) + 0.12 + 0.11 / math.sqrt(ne)) * d
@@ -232,6 +232,30 @@ def two_proportions(xa: int, na: int, xb: int, nb: int, alpha: float = 0.05) -> 
         se = math.sqrt(pooled * (1 - pooled) * (1 / na + 1 / nb))
         p = float(2 * norm.sf(abs(diff) / se)) if se > 0 else 1.0
     return ProportionResult(ra, rb, diff, max(-1.0, low), min(1.0, high), min(1.0, p))
+
+
+def unseen_mass_change(rate_a: float, var_a: float, xb: int, nb: int, alpha: float = 0.05) -> ProportionResult:
+    """Change of the mass on values a baseline never saw, against its Good-Turing estimate.
+
+    ``rate_a`` (N1/n of the baseline) estimates the share of new rows whose value
+    the baseline missed when nothing changed; ``var_a`` is that estimate's variance
+    (Esty's formula). The target's share ``xb/nb`` is compared with a z-test on
+    the sum of both variances; the interval is the matching Wald interval.
+
+    Examples
+    --------
+    >>> r = unseen_mass_change(0.10, 2e-5, 1500, 10_000)
+    >>> round(r.difference, 3), r.p_value < 1e-6
+    (0.05, True)
+    """
+    from scipy.stats import norm
+
+    rb = xb / nb if nb else 0.0
+    diff = rb - rate_a
+    se = math.sqrt(max(0.0, var_a) + (rb * (1 - rb) / nb if nb else 0.0))
+    z = float(norm.ppf(1 - alpha / 2))
+    p = float(2 * norm.sf(abs(diff) / se)) if se > 0 else (1.0 if diff == 0 else 0.0)
+    return ProportionResult(rate_a, rb, diff, max(-1.0, diff - z * se), min(1.0, diff + z * se), min(1.0, p))
 
 
 def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:

@@ -27,11 +27,27 @@ def value_counts(values: Any) -> tuple[dict[str, int], int]:
     series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values, dtype=object))
     counts = series.value_counts(dropna=True, sort=False)
     out: dict[str, int] = {}
+    if series.dtype == object and any(_bool_or_binary(k) for k in counts.index.tolist()):
+        # True == 1 and False == 0 in Python: value_counts puts them in one group labelled by
+        # whichever came first, so the label would depend on the order of the rows (and
+        # merged halves would differ from the whole). Count the booleans apart.
+        flags = np.fromiter((isinstance(v, (bool, np.bool_)) for v in series.to_numpy()), bool, len(series))
+        if flags.any() and not flags.all():
+            for part in (series[flags], series[~flags]):
+                for name, n in value_counts(part)[0].items():
+                    out[name] = out.get(name, 0) + n
+            return out, int(series.isna().sum())
     for key, n in zip(counts.index.tolist(), counts.to_numpy().tolist()):
         name = _label(key)
         out[name] = out.get(name, 0) + int(n)
     missing = int(series.isna().sum())
     return out, missing
+
+
+def _bool_or_binary(key: Any) -> bool:
+    if isinstance(key, (bool, np.bool_)):
+        return True
+    return isinstance(key, (int, float, np.integer, np.floating)) and key in (0, 1)
 
 
 def _label(value: Any) -> str:
@@ -45,25 +61,49 @@ def _label(value: Any) -> str:
 
 
 class CategoricalSpec:
-    """The baseline's categories: tracked ones (ordered) and all known ones."""
+    """The baseline's categories: tracked ones (ordered) and all known ones.
 
-    def __init__(self, categories: Iterable[str], known: Iterable[str] = (), known_complete: bool = True) -> None:
+    ``unseen_rate`` is the Good-Turing estimate, from the baseline's counts, of
+    the share of new rows whose value the baseline never saw *without any
+    drift*: N1/n, the share of baseline rows whose value occurs exactly once;
+    ``unseen_var`` is its variance, (N1 + 2 N2 - N1**2/n) / n**2 (Esty 1983;
+    N2 counts the values seen twice). A long-tailed column (ids, free text)
+    keeps meeting new values; only more of them than this is a drift signal.
+
+    Examples
+    --------
+    >>> spec = CategoricalSpec.from_counts({'a': 6, 'b': 2, 'c': 1, 'd': 1}, max_categories=2)
+    >>> spec.categories, spec.unseen_rate
+    (['a', 'b'], 0.2)
+    """
+
+    def __init__(self, categories: Iterable[str], known: Iterable[str] = (), known_complete: bool = True,
+                 unseen_rate: float = 0.0, unseen_var: float = 0.0) -> None:
         self.categories = [str(c) for c in categories]
         self.index = {c: i for i, c in enumerate(self.categories)}
         self.known = frozenset(known) | frozenset(self.categories)
         self.known_complete = known_complete
+        self.unseen_rate = float(unseen_rate)
+        self.unseen_var = float(unseen_var)
 
     @classmethod
     def from_counts(cls, counts: dict[str, int], max_categories: int = 50) -> CategoricalSpec:
         ranked = sorted(counts, key=lambda k: (-counts[k], k))
-        return cls(ranked[:max_categories], ranked[:MAX_KNOWN], len(ranked) <= MAX_KNOWN)
+        total = sum(counts.values())
+        n1 = sum(1 for n in counts.values() if n == 1)
+        n2 = sum(1 for n in counts.values() if n == 2)
+        rate = n1 / total if total else 0.0
+        var = max(0.0, (n1 + 2 * n2 - n1 * n1 / total) / total ** 2) if total else 0.0
+        return cls(ranked[:max_categories], ranked[:MAX_KNOWN], len(ranked) <= MAX_KNOWN, rate, var)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"categories": self.categories, "known": sorted(self.known), "known_complete": self.known_complete}
+        return {"categories": self.categories, "known": sorted(self.known), "known_complete": self.known_complete,
+                "unseen_rate": self.unseen_rate, "unseen_var": self.unseen_var}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CategoricalSpec:
-        return cls(data["categories"], data["known"], data["known_complete"])
+        return cls(data["categories"], data["known"], data["known_complete"], data.get("unseen_rate", 0.0),
+                   data.get("unseen_var", 0.0))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, CategoricalSpec) and self.to_dict() == other.to_dict()

@@ -114,6 +114,8 @@ class FrameProfile:
         self.meta["extra_columns"] = sorted(extra)
         absent = set(self.meta.get("absent_columns", [])) & set(other.meta.get("absent_columns", []))
         self.meta["absent_columns"] = sorted(absent)
+        if other.meta.get("defines_schema"):
+            self.meta["defines_schema"] = True
         return self
 
     def copy(self) -> FrameProfile:
@@ -185,6 +187,9 @@ class Profiler:
 
         frame = _as_frame(frame)
         frame.columns = [str(c) for c in frame.columns]
+        if frame.columns.has_duplicates:
+            dupes = sorted(set(frame.columns[frame.columns.duplicated()]))
+            raise InvalidInput(f"profile: column names must be unique (as strings); got duplicates {dupes}")
         if self.order is None:  # baseline: the first chunk fixes kinds and numeric edges
             self.order = list(frame.columns)
             numeric = {}
@@ -218,7 +223,7 @@ class Profiler:
         return self.schema.numeric[col] if self.schema else self._edges[col]
 
     def result(self, meta: dict[str, Any] | None = None) -> FrameProfile:
-        if self.order is None:
+        if self.order is None or (self.schema is None and not self.order):
             raise InvalidInput("profile: data must have at least one column; got an empty input")
         if self.schema is None:
             specs = {c: CategoricalSpec.from_counts(self.cat_counts.get(c, {}), self.max_categories)
@@ -235,7 +240,8 @@ class Profiler:
                 prof.update_counts(self.cat_counts.get(col, {}), self.cat_missing.get(col, 0))
                 columns[col] = prof
         info = {"created": time.time(), "extra_columns": sorted(self.extra),
-                "absent_columns": [c for c in schema.columns if c not in self.seen], **(meta or {})}
+                "absent_columns": [c for c in schema.columns if c not in self.seen],
+                "defines_schema": self.schema is None, **(meta or {})}
         return FrameProfile(schema, columns, self.rows, info)
 
 
@@ -284,7 +290,10 @@ def _chunks(data: Any, chunk_rows: int) -> Iterator[Any]:
         path = os.fspath(data)
         if not os.path.exists(path):
             raise InvalidInput(f"profile: data is a path but no such file exists: {path!r}")
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+        # pre_buffer (pyarrow's default) reads the raw bytes of every row group up
+        # front: memory grows with the file. A buffered stream keeps it to a few chunks.
+        source = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
+        for batch in source.iter_batches(batch_size=chunk_rows):
             yield batch.to_pandas()
         return
     if isinstance(data, pd.DataFrame) and len(data) > chunk_rows * 2:
@@ -365,6 +374,8 @@ def profile(data: Any, schema: Schema | None = None, *, bins: int = DEFAULT_BINS
         raise InvalidInput(f"profile: bins must be an int in [2, 1000]; got {describe(bins)}")
     if isinstance(max_categories, bool) or not isinstance(max_categories, int) or not 1 <= max_categories <= 1000:
         raise InvalidInput(f"profile: max_categories must be an int in [1, 1000]; got {describe(max_categories)}")
+    if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
+        raise InvalidInput(f"profile: chunk_rows must be an int >= 1; got {describe(chunk_rows)}")
     options: dict[str, Any] = {"bins": bins, "max_categories": max_categories, "categorical": categorical, "numeric": numeric}
     if _is_dask(data):
         return _profile_dask(data, schema, options)

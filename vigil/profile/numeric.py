@@ -50,9 +50,9 @@ def choose_edges(values: np.ndarray, bins: int = 64) -> np.ndarray:
     if finite.size == 0:
         return np.array([0.0, 1.0])
     edges = np.unique(np.quantile(finite, np.linspace(0.0, 1.0, bins + 1)))
+    if edges.size == 1:  # constant: one bin [value, next float) that holds it
+        return np.array([edges[0], np.nextafter(edges[0], np.inf)])
     edges[-1] = np.nextafter(edges[-1], np.inf)
-    if edges.size == 1:
-        edges = np.array([edges[0], np.nextafter(edges[0], np.inf)])
     return edges
 
 
