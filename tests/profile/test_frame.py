@@ -84,8 +84,12 @@ def test_a_baseline_defines_the_schema():
     base = profile(df, bins=8, max_categories=2)
     assert base.schema.columns == ["x", "const", "i", "c"]
     assert set(base.schema.numeric) == {"x", "const", "i"}
+    # wider than max_categories: every other row chooses the tracked categories, the rest is counted
+    half = df["c"].iloc[0::2]
     assert base.schema.categorical["c"].categories == sorted(
-        ["a", "b", "c"], key=lambda k: (-(df["c"] == k).sum(), k))[:2]
+        ["a", "b", "c"], key=lambda k: (-(half == k).sum(), k))[:2]
+    assert base.meta["split_columns"] == ["c"]
+    assert base["c"].count == len(df) - len(half)
     assert base["x"].bins[0] == base["x"].bins[-1] == 0
     assert base["const"].bins.tolist() == [0, len(df), 0]
     assert Schema.from_dict(json.loads(json.dumps(base.schema.to_dict()))) == base.schema

@@ -87,14 +87,20 @@ class CategoricalSpec:
         self.unseen_var = float(unseen_var)
 
     @classmethod
-    def from_counts(cls, counts: dict[str, int], max_categories: int = 50) -> CategoricalSpec:
-        ranked = sorted(counts, key=lambda k: (-counts[k], k))
+    def from_counts(cls, counts: dict[str, int], max_categories: int = 50,
+                    rank_counts: dict[str, int] | None = None) -> CategoricalSpec:
+        """Spec from baseline counts; ``rank_counts`` (another part of the baseline) chooses
+        the tracked categories when given, so that their test counts are not inflated by
+        having been selected as the largest (the winner's curse)."""
+        ranking = counts if rank_counts is None else rank_counts
+        tracked = sorted(ranking, key=lambda k: (-ranking[k], k))[:max_categories]
+        ranked = tracked + sorted((k for k in counts if k not in set(tracked)), key=lambda k: (-counts[k], k))
         total = sum(counts.values())
         n1 = sum(1 for n in counts.values() if n == 1)
         n2 = sum(1 for n in counts.values() if n == 2)
         rate = n1 / total if total else 0.0
         var = max(0.0, (n1 + 2 * n2 - n1 * n1 / total) / total ** 2) if total else 0.0
-        return cls(ranked[:max_categories], ranked[:MAX_KNOWN], len(ranked) <= MAX_KNOWN, rate, var)
+        return cls(tracked, ranked[:MAX_KNOWN], len(ranked) <= MAX_KNOWN, rate, var)
 
     def to_dict(self) -> dict[str, Any]:
         return {"categories": self.categories, "known": sorted(self.known), "known_complete": self.known_complete,

@@ -28,7 +28,7 @@ from vigil.profile.categorical import CategoricalProfile, CategoricalSpec, value
 from vigil.profile.numeric import NumericProfile, choose_edges
 
 DEFAULT_BINS = 64
-DEFAULT_MAX_CATEGORIES = 50
+DEFAULT_MAX_CATEGORIES = 200
 CHUNK_ROWS = 262_144
 
 
@@ -166,6 +166,11 @@ class Profiler:
         self.numeric: dict[str, NumericProfile] = {}
         self.cat_counts: dict[str, dict[str, int]] = {}
         self.cat_missing: dict[str, int] = {}
+        # a baseline also counts every other row apart: that half chooses the tracked
+        # categories of wide columns, the other half is what the baseline profile counts
+        self.split = schema is None
+        self.cat_sel: dict[str, dict[str, int]] = {}
+        self.cat_sel_missing: dict[str, int] = {}
         self.rows = 0
         self.seen: set[str] = set()
         self.extra: set[str] = set()
@@ -197,6 +202,7 @@ class Profiler:
                 if self._kind(frame, col) == "numeric":
                     numeric[col] = choose_edges(_floats(frame[col]), self.bins)
             self._edges = numeric
+        offset = self.rows
         self.rows += len(frame)
         for col in frame.columns:
             if col not in self.order:
@@ -209,11 +215,14 @@ class Profiler:
                     self.numeric[col] = NumericProfile(self._edges_of(col))
                 self.numeric[col].update(_floats(values))
             else:
-                counts, missing = value_counts(values if isinstance(values, pd.Series) else pd.Series(values))
-                acc = self.cat_counts.setdefault(col, {})
-                for k, n in counts.items():
-                    acc[k] = acc.get(k, 0) + n
+                series = values if isinstance(values, pd.Series) else pd.Series(values)
+                counts, missing = value_counts(series)
+                _add_counts(self.cat_counts.setdefault(col, {}), counts)
                 self.cat_missing[col] = self.cat_missing.get(col, 0) + missing
+                if self.split:
+                    sel, sel_missing = value_counts(series.iloc[offset % 2::2])
+                    _add_counts(self.cat_sel.setdefault(col, {}), sel)
+                    self.cat_sel_missing[col] = self.cat_sel_missing.get(col, 0) + sel_missing
         return self
 
     def _is_numeric(self, col: str) -> bool:
@@ -225,9 +234,18 @@ class Profiler:
     def result(self, meta: dict[str, Any] | None = None) -> FrameProfile:
         if self.order is None or (self.schema is None and not self.order):
             raise InvalidInput("profile: data must have at least one column; got an empty input")
+        split_columns: list[str] = []
         if self.schema is None:
-            specs = {c: CategoricalSpec.from_counts(self.cat_counts.get(c, {}), self.max_categories)
-                     for c in self.order if not self._is_numeric(c)}
+            specs = {}
+            for c in self.order:
+                if self._is_numeric(c):
+                    continue
+                total = self.cat_counts.get(c, {})
+                if len(total) <= self.max_categories:  # every category tracked: nothing selected
+                    specs[c] = CategoricalSpec.from_counts(total, self.max_categories)
+                else:
+                    specs[c] = CategoricalSpec.from_counts(total, self.max_categories, self.cat_sel.get(c, {}))
+                    split_columns.append(c)
             schema = Schema(self._edges, specs, self.order)
         else:
             schema = self.schema
@@ -237,12 +255,22 @@ class Profiler:
                 columns[col] = self.numeric.get(col) or NumericProfile(schema.numeric[col])
             else:
                 prof = CategoricalProfile(schema.categorical[col])
-                prof.update_counts(self.cat_counts.get(col, {}), self.cat_missing.get(col, 0))
+                counts, missing = self.cat_counts.get(col, {}), self.cat_missing.get(col, 0)
+                if col in split_columns:  # the half that did not choose the tracked categories
+                    sel = self.cat_sel.get(col, {})
+                    counts = {k: n - sel.get(k, 0) for k, n in counts.items() if n - sel.get(k, 0) > 0}
+                    missing -= self.cat_sel_missing.get(col, 0)
+                prof.update_counts(counts, missing)
                 columns[col] = prof
         info = {"created": time.time(), "extra_columns": sorted(self.extra),
                 "absent_columns": [c for c in schema.columns if c not in self.seen],
-                "defines_schema": self.schema is None, **(meta or {})}
+                "defines_schema": self.schema is None, "split_columns": split_columns, **(meta or {})}
         return FrameProfile(schema, columns, self.rows, info)
+
+
+def _add_counts(acc: dict[str, int], counts: dict[str, int]) -> None:
+    for k, n in counts.items():
+        acc[k] = acc.get(k, 0) + n
 
 
 def _floats(values: Any) -> np.ndarray:
@@ -313,8 +341,9 @@ def _is_dask(data: Any) -> bool:
     return type(data).__module__.startswith("dask")
 
 
-def _partition_state(part: Any, schema_dict: dict[str, Any]) -> Profiler:
+def _partition_state(part: Any, schema_dict: dict[str, Any], split: bool = False) -> Profiler:
     prof = Profiler(Schema.from_dict(schema_dict))
+    prof.split = split
     return prof.update(part)
 
 
@@ -330,6 +359,10 @@ def _merge_state(a: Profiler, b: Profiler) -> Profiler:
             acc[k] = acc.get(k, 0) + n
     for col, n in b.cat_missing.items():
         a.cat_missing[col] = a.cat_missing.get(col, 0) + n
+    for col, counts in b.cat_sel.items():
+        _add_counts(a.cat_sel.setdefault(col, {}), counts)
+    for col, n in b.cat_sel_missing.items():
+        a.cat_sel_missing[col] = a.cat_sel_missing.get(col, 0) + n
     a.rows += b.rows
     a.seen |= b.seen
     a.extra |= b.extra
@@ -346,7 +379,7 @@ def _profile_dask(ddf: Any, schema: Schema | None, options: dict[str, Any]) -> F
                                             if c not in first._edges}, order)
     else:
         provisional = schema
-    parts = [dask.delayed(_partition_state)(p, provisional.to_dict()) for p in ddf.to_delayed()]
+    parts = [dask.delayed(_partition_state)(p, provisional.to_dict(), schema is None) for p in ddf.to_delayed()]
     states = dask.compute(*parts)
     total = Profiler(provisional)
     for state in states:

@@ -9,6 +9,7 @@ with SQLAlchemy Core, so each filter means the same on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -17,6 +18,9 @@ from typing import Any
 
 import pyarrow as pa
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement
 
 from vigil.errors import StoreError
 from vigil.store import schema as s
@@ -176,18 +180,21 @@ class SqlEventStore:
 
     def _where(self, q: EventQuery) -> list[Any]:
         e = s.events.c
-        conds: list[Any] = [e.exp_id == q.experiment_id]
+        # Integers a column cannot hold match nothing (PostgreSQL would reject them).
+        conds: list[Any] = [_equals_any(e.exp_id, (q.experiment_id,), _INT32)]
         if q.after_id:
-            conds.append(e.id > q.after_id)
-        for col, values in ((e.run, q.runs), (e.event, q.events), (e.key, q.keys), (e.step, q.steps)):
+            conds.append(e.id > q.after_id if q.after_id <= _INT64 else sa.false())
+        for col, values, limit in (
+            (e.run, q.runs, _INT32), (e.event, q.events, None), (e.key, q.keys, None), (e.step, q.steps, _INT64),
+        ):
             if values is not None:
-                conds.append(col == values[0] if len(values) == 1 else col.in_(values))
+                conds.append(_equals_any(col, values, limit))
         if q.since is not None:
             conds.append(e.dt >= q.since)
         if q.end is not None:
             conds.append(e.dt <= q.end)
         for name, values in q.fields:
-            conds.append(sa.or_(*[_field_equals(name, v) for v in values]))
+            conds.append(sa.or_(sa.false(), *[_field_equals(name, v) for v in values]))
         return conds
 
     def query(self, q: EventQuery) -> pa.Table:
@@ -238,8 +245,8 @@ class SqlEventStore:
             .join(latest, sa.and_(m.name == latest.c.name, m.version == latest.c.version))
             .where(m.kind == kind).order_by(m.name)
         )
-        if prefix:
-            stmt = stmt.where(m.name.startswith(prefix, autoescape=True))
+        if prefix:  # not LIKE: SQLite's LIKE ignores case
+            stmt = stmt.where(sa.func.substr(m.name, 1, len(prefix)) == prefix)
         return [
             {**json.loads(rec), "name": n, "version": v, "created": c}
             for n, v, c, rec in self._statement(stmt)
@@ -253,22 +260,92 @@ class SqlEventStore:
         return n
 
 
+_INT32 = 2**31 - 1
+_INT64 = 2**63 - 1
+
+
+def _equals_any(col: Any, values: Sequence[Any], limit: int | None) -> Any:
+    """``col`` equals one of ``values`` (integers beyond ``+/-limit`` left out)."""
+    kept = list(values) if limit is None else [v for v in values if -limit - 1 <= v <= limit]
+    if not kept:
+        return sa.false()
+    return col == kept[0] if len(kept) == 1 else col.in_(kept)
+
+
 def _field_equals(name: str, value: Any) -> Any:
     """Equality on a core column (node, userid, name) or on an extra field."""
-    e = s.events.c
     if name in CORE_FILTER_FIELDS:
-        col = e[name]
+        col = s.events.c[name]
         return col.is_(None) if value is None else col == value
-    item = e.extra[name]
-    if value is None:
-        return item.as_string().is_(None)
-    if isinstance(value, bool):
-        return item.as_boolean() == value
-    if isinstance(value, int):
-        return item.as_integer() == value
-    if isinstance(value, float):
-        return item.as_float() == value
-    return item.as_string() == str(value)
+    return ExtraFieldEquals(name, value)
+
+
+class ExtraFieldEquals(ColumnElement[bool]):
+    """``extra[name]`` equals ``value``, in type and value, on every dialect.
+
+    A string matches a JSON string, a bool a JSON boolean, an int or float a
+    JSON number (numerically, so ``1`` matches ``1.0``) and ``None`` a missing
+    field or a JSON null. A field of another type never matches (and never
+    raises, as a cast of ``"abc"`` to a number would on PostgreSQL).
+    """
+
+    type = sa.Boolean()
+    inherit_cache = False  # holds plain values, not bound parameters
+
+    def __init__(self, name: str, value: Any) -> None:
+        self.name = name
+        self.value = value
+
+    def kind(self) -> str:
+        """One of 'null', 'bool', 'number', 'string', 'never' (NaN, inf: not JSON)."""
+        v = self.value
+        if v is None:
+            return "null"
+        if isinstance(v, bool):
+            return "bool"
+        if isinstance(v, int) or (isinstance(v, float) and math.isfinite(v)):
+            return "number"
+        return "never" if isinstance(v, float) else "string"
+
+
+@compiles(ExtraFieldEquals)
+def _extra_equals_unknown(element: ExtraFieldEquals, compiler: Any, **kw: Any) -> str:
+    raise sa.exc.CompileError(f"no JSON field comparison for dialect {compiler.dialect.name!r}")
+
+
+@compiles(ExtraFieldEquals, "postgresql")
+def _extra_equals_postgresql(element: ExtraFieldEquals, compiler: Any, **kw: Any) -> str:
+    # jsonb equality is type-strict and numeric-aware: '1'::jsonb = '1.0'::jsonb
+    item = sa.type_coerce(s.events.c.extra, JSONB).op("->")(sa.literal(element.name, sa.Text))
+    kind = element.kind()
+    if kind == "null":
+        expr = sa.func.coalesce(sa.func.jsonb_typeof(item), "null") == "null"
+    elif kind == "never":
+        expr = sa.false()
+    else:
+        value = element.value if kind != "string" else str(element.value)
+        expr = item == sa.cast(sa.literal(json.dumps(value), sa.Text), JSONB)
+    return f"({compiler.process(expr, **kw)})"
+
+
+@compiles(ExtraFieldEquals, "sqlite")
+def _extra_equals_sqlite(element: ExtraFieldEquals, compiler: Any, **kw: Any) -> str:
+    extra = s.events.c.extra
+    path = sa.literal("$." + json.dumps(element.name), sa.Text)  # a quoted, escaped label
+    json_type = sa.func.json_type(extra, path)
+    json_value = sa.func.json_extract(extra, path)
+    kind = element.kind()
+    if kind == "null":
+        expr = sa.func.coalesce(json_type, "null") == "null"
+    elif kind == "bool":
+        expr = json_type == ("true" if element.value else "false")
+    elif kind == "number":
+        expr = sa.and_(json_type.in_(["integer", "real"]), json_value == element.value)
+    elif kind == "string":
+        expr = sa.and_(json_type == "text", json_value == str(element.value))
+    else:
+        expr = sa.false()
+    return f"({compiler.process(expr, **kw)})"
 
 
 def empty_events() -> pa.Table:
