@@ -107,6 +107,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo()
 
 
+def cmd_server(args: argparse.Namespace) -> int:
+    from vigil.server.serve import config_from_args, serve
+
+    serve(config_from_args(args))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import os
+
+    from vigil.export.anodot import export_jsonl
+
+    token = args.token or os.environ.get("VIGIL_ANODOT_TOKEN")
+    if not token:
+        raise _Usage("vigil export anodot needs --token (or VIGIL_ANODOT_TOKEN): the Anodot data collection token")
+    report = export_jsonl(args.input, token, args.url, batch_size=args.batch_size, rate_per_s=args.rate)
+    print(f"sent {report.sent} points in {report.batches} batches; skipped {report.skipped} without a value; "
+          f"{report.retries} retries; {report.rejected} reported as errors by Anodot")
+    return 0
+
+
 class _Usage(Exception):
     pass
 
@@ -143,6 +164,26 @@ def parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="run the end-to-end demo on the embedded default")
     d.set_defaults(func=cmd_demo)
+
+    from vigil.server.serve import add_arguments
+
+    s = sub.add_parser("server", help="run the collector server (agents post windows to it)")
+    add_arguments(s)
+    s.set_defaults(func=cmd_server)
+
+    x = sub.add_parser("export", help="send exported metric points to another system")
+    x.add_argument("target", choices=["anodot"])
+    x.add_argument("--input", required=True,
+                   help="JSON Lines file, folder of *.jsonl or glob (the collector writes $VIGIL_HOME/exports/jsonl)")
+    x.add_argument("--token", help="Anodot data collection token (default $VIGIL_ANODOT_TOKEN)")
+    x.add_argument("--url", default=None, help="metrics endpoint (default https://api.anodot.com/api/v1/metrics)")
+    x.add_argument("--batch-size", type=int, default=1000, help="points per request, at most 1000")
+    x.add_argument("--rate", type=float, default=2000.0, help="points per second, at most 2000")
+    x.set_defaults(func=cmd_export)
+
+    from vigil.runtime_cli import add_parsers as add_runtime_parsers
+
+    add_runtime_parsers(sub)
     return p
 
 

@@ -27,7 +27,7 @@ class DriftMonitor:
     kind = "data"
 
     def __init__(self, name: str, store: Any = None, experiment: Any = None, provider: str | None = None,
-                 thresholds: Any = None, bins: int = 64, max_categories: int = 50,
+                 thresholds: Any = None, bins: int = 64, max_categories: int = 200,
                  categorical: Iterable[str] = (), numeric: Iterable[str] = ()) -> None:
         self.name = check_name(name, type(self).__name__, "name")
         self.store = store

@@ -1,0 +1,295 @@
+"""Collector load benchmark: many agents posting windows to a real server over loopback.
+
+Starts ``python -m vigil.server`` as a subprocess on a fresh VIGIL_HOME, then
+``--agents`` agents (threads spread over ``--procs`` client processes, one
+keep-alive HTTP connection each, standard library ``http.client``) post
+windows back to back for ``--seconds``. Each window is small: about
+``--points`` metric points (pred1/spread12/entropy statistics, class
+frequencies and counts, feature statistics, accuracy ...) and a sample of
+``--sample-rows`` rows (probabilities of 10 classes, 5 inputs, labels), some
+22 kB of JSON. A window that is not acknowledged (connection error, 503) is
+sent again, as the agent does.
+
+Afterwards the server is stopped (SIGTERM) and the store is read back: every
+acknowledged window must be there exactly once (``lost`` and ``duplicates``
+must be 0; anything else exits 1). Prints windows/s and latency percentiles of
+acknowledged posts (after one warm-up window per agent, which creates its
+experiment; not timed). Figures only: nothing is asserted about speed. Client and
+server share the machine's cores.
+
+By default every agent sends its next window as soon as the last one is
+acknowledged (closed loop: the server's capacity; latency is then mostly
+queueing). ``--rate R`` paces the agents to R windows/s in total (open loop),
+for latencies below saturation.
+
+    python bench/collector_load.py               # 32 agents, 30 s, as fast as acknowledged
+    python bench/collector_load.py --seconds 5
+    python bench/collector_load.py --rate 50     # 50 windows/s offered
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing as mp
+import os
+import platform
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+N_CLASSES = 10
+N_FEATURES = 5
+STATS = ("mean", "std", "min", "max", "range", "median", "q25", "q75", "iqr")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_window(agent_id: str, index: int, points: int, rows: int, rng: random.Random) -> bytes:
+    start = 1_795_000_000.0 + 300.0 * index
+    pts: list[dict[str, Any]] = []
+
+    def add(metric: str, value: float, stat: str | None = None, cls: str | None = None,
+            feature: str | None = None) -> None:
+        pts.append({"metric": metric, "stat": stat, "class": cls, "feature": feature, "category": None,
+                    "value": value})
+
+    add("rows_seen", 1000.0)
+    add("rows_sampled", float(rows))
+    for metric in ("pred1", "spread12", "entropy"):
+        for stat in STATS:
+            add(metric, rng.random(), stat)
+    for k in range(N_CLASSES):
+        add("pred_class_freq", rng.random(), cls=str(k))
+        add("pred_class_count", float(rng.randint(0, 100)), cls=str(k))
+    f = 0
+    while len(pts) < points - 3:
+        for stat in (*STATS, "missing"):
+            add("feature", rng.gauss(0, 1), stat, feature=f"f{f % N_FEATURES}_{f // N_FEATURES}")
+            if len(pts) >= points - 3:
+                break
+        f += 1
+    add("accuracy", rng.random())
+    add("f1_macro", rng.random())
+    add("estimated_accuracy", rng.random())
+    window = {
+        "schema": "vigil.window/1", "agent_id": agent_id, "window_id": f"{agent_id}:{round(start * 1000)}",
+        "start": start, "end": start + 300.0, "n_classes": N_CLASSES, "rows_seen": 1000, "rows_sampled": rows,
+        "dropped": {"nan_proba": 0}, "points": pts,
+        "sample": {
+            "proba": [[round(rng.random() / N_CLASSES, 4) for _ in range(N_CLASSES)] for _ in range(rows)],
+            "inputs": [[round(rng.gauss(0, 1), 4) for _ in range(N_FEATURES)] for _ in range(rows)],
+            "labels": [rng.randrange(N_CLASSES) for _ in range(rows)],
+            "feature_names": [f"f{j}" for j in range(N_FEATURES)],
+        },
+    }
+    return json.dumps(window, separators=(",", ":")).encode()
+
+
+def agent_loop(agent_id: str, port: int, deadline: float, points: int, rows: int, interval_s: float,
+               out: dict[str, Any]) -> None:
+    rng = random.Random(agent_id)
+    next_send = time.monotonic() + rng.random() * interval_s
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {"Content-Type": "application/json"}
+    latencies: list[float] = []
+    acked: list[str] = []
+    errors = 0
+    index = 0
+    body = make_window(agent_id, index, points, rows, rng)
+    while time.monotonic() < deadline:
+        if interval_s:
+            pause = next_send - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+        t0 = time.perf_counter()
+        try:
+            conn.request("POST", "/api/v1/windows", body, headers)
+            response = conn.getresponse()
+            answer = response.read()
+            status = response.status
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            errors += 1
+            time.sleep(0.05)
+            continue
+        if status in (200, 201):
+            latencies.append(time.perf_counter() - t0)
+            acked.append(json.loads(answer)["window_id"])
+            index += 1
+            next_send += interval_s
+            body = make_window(agent_id, index, points, rows, rng)
+        else:
+            errors += 1
+            if status < 500:
+                raise SystemExit(f"{agent_id}: HTTP {status}: {answer[:300]!r}")
+            time.sleep(0.05)
+    conn.close()
+    out[agent_id] = {"latencies": latencies, "acked": acked, "errors": errors}
+
+
+def client_process(agent_ids: list[str], port: int, deadline_wall: float, points: int, rows: int,
+                   interval_s: float, results: Any) -> None:
+    deadline = time.monotonic() + (deadline_wall - time.time())
+    out: dict[str, Any] = {}
+    threads = [threading.Thread(target=agent_loop, args=(a, port, deadline, points, rows, interval_s, out))
+               for a in agent_ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    results.put(out)
+
+
+def warm_up(agent_ids: list[str], port: int, points: int, rows: int) -> dict[str, str]:
+    """One window per agent before the clock starts (creates the agents' experiments and runs)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    ids = {}
+    for agent_id in agent_ids:
+        conn.request("POST", "/api/v1/windows", make_window(agent_id, -1, points, rows, random.Random(0)),
+                     {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        answer = response.read()
+        if response.status != 201:
+            raise SystemExit(f"warm-up of {agent_id}: HTTP {response.status}: {answer[:300]!r}")
+        ids[agent_id] = json.loads(answer)["window_id"]
+    conn.close()
+    return ids
+
+
+def wait_healthy(port: int, proc: subprocess.Popen, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the server exited with {proc.returncode}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", "/api/v1/health")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("the server did not become healthy")
+
+
+def count_stored(home: Path, agent_ids: list[str]) -> dict[str, list[str]]:
+    os.environ["VIGIL_HOME"] = str(home)
+    from vigil.store.base import EventQuery
+    from vigil.store.registry import open_event_store
+
+    store = open_event_store(f"sqlite:///{home / 'vigil.db'}")
+    found = {}
+    for agent_id in agent_ids:
+        record = store.find_experiment(f"agents/{agent_id}")
+        if record is None:
+            found[agent_id] = []
+            continue
+        table = store.query(EventQuery(record.id, events=("window",)))
+        found[agent_id] = table.column("key").to_pylist()
+    store.close()
+    return found
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--agents", type=int, default=32)
+    p.add_argument("--seconds", type=float, default=30.0)
+    p.add_argument("--procs", type=int, default=4, help="client processes the agents are spread over")
+    p.add_argument("--points", type=int, default=100, help="metric points per window")
+    p.add_argument("--sample-rows", type=int, default=50, help="rows of the sample per window")
+    p.add_argument("--rate", type=float, default=0.0, help="windows/s offered in total (0: closed loop)")
+    p.add_argument("--ingest-threads", type=int, default=2, help="the server's --ingest-threads")
+    p.add_argument("--keep", action="store_true", help="keep the VIGIL_HOME of the run")
+    args = p.parse_args()
+
+    load_before = os.getloadavg()[0]
+    home = Path(tempfile.mkdtemp(prefix="vigil-load-"))
+    port = free_port()
+    env = {**os.environ, "VIGIL_HOME": str(home)}
+    for var in ("VIGIL_STORE_URL", "VIGIL_ARTIFACTS_URL", "VIGIL_TOKEN"):
+        env.pop(var, None)
+    log_path = home / "server.log"
+    with open(log_path, "wb") as log_file:
+        server = subprocess.Popen([sys.executable, "-m", "vigil.server", "--port", str(port), "--log-level", "info",
+                                   "--ingest-threads", str(args.ingest_threads)],
+                                  env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    try:
+        wait_healthy(port, server)
+        agent_ids = [f"load{i:02d}" for i in range(args.agents)]
+        warmup = warm_up(agent_ids, port, args.points, args.sample_rows)
+        body_size = len(make_window("load00", 0, args.points, args.sample_rows, random.Random(0)))
+        procs = max(1, min(args.procs, args.agents))
+        groups = [agent_ids[i::procs] for i in range(procs)]
+        results: Any = mp.get_context("spawn").Queue()
+        started = time.time()
+        deadline = started + args.seconds
+        interval_s = args.agents / args.rate if args.rate > 0 else 0.0
+        workers = [mp.get_context("spawn").Process(
+            target=client_process, args=(g, port, deadline, args.points, args.sample_rows, interval_s, results))
+            for g in groups]
+        for w in workers:
+            w.start()
+        merged: dict[str, Any] = {}
+        for _ in workers:
+            merged.update(results.get(timeout=args.seconds + 120))
+        elapsed = time.time() - started
+        for w in workers:
+            w.join()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    latencies = sorted(x for r in merged.values() for x in r["latencies"])
+    acked = {a: [warmup[a], *r["acked"]] for a, r in merged.items()}
+    errors = sum(r["errors"] for r in merged.values())
+    stored = count_stored(home, agent_ids)
+    n_acked = sum(len(r["acked"]) for r in merged.values())  # timed windows (warm-up excluded)
+    lost = sum(len(set(acked[a]) - set(stored[a])) for a in agent_ids)
+    duplicates = sum(len(stored[a]) - len(set(stored[a])) for a in agent_ids)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"load average before/after: {load_before:.1f}/{os.getloadavg()[0]:.1f}")
+    offered = f"{args.rate:g} windows/s offered" if args.rate > 0 else "closed loop (next window on ack)"
+    print(f"load: {args.agents} agents in {procs} client processes, {args.seconds:g} s, {offered}; "
+          f"window = {args.points} points + {args.sample_rows} sample rows ({body_size} bytes of JSON)")
+    print(f"windows acknowledged: {n_acked} in {elapsed:.1f} s = {n_acked / elapsed:.0f} windows/s "
+          f"({n_acked * args.points / elapsed:.0f} points/s)")
+    print(f"latency of acknowledged posts: p50 {percentile(latencies, 0.50) * 1000:.1f} ms, "
+          f"p90 {percentile(latencies, 0.90) * 1000:.1f} ms, p99 {percentile(latencies, 0.99) * 1000:.1f} ms, "
+          f"max {latencies[-1] * 1000 if latencies else float('nan'):.1f} ms")
+    print(f"posts retried (connection error or 503): {errors}")
+    extra = sum(len(set(stored[a]) - set(acked[a])) for a in agent_ids)
+    print(f"stored windows: {sum(len(v) for v in stored.values())} ({len(warmup)} warm-up + {n_acked} timed); "
+          f"acknowledged but lost: {lost}; stored twice: {duplicates}; stored, never acknowledged: {extra}")
+    clean = server.returncode in (0, -signal.SIGTERM) and "collector stopped" in log_path.read_text(errors="replace")
+    print(f"server stopped cleanly on SIGTERM: {'yes' if clean else f'NO (exit {server.returncode})'}")
+    if args.keep:
+        print(f"VIGIL_HOME kept: {home}")
+    else:
+        shutil.rmtree(home, ignore_errors=True)
+    return 0 if lost == 0 and duplicates == 0 and clean else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
