@@ -1,4 +1,4 @@
-"""L2: the runtime. ``om.runtime.experiment()``, ``om.runtime.ping()``.
+"""L2: the runtime. ``om.runtime.experiment()``, ``.model()``, ``.job()``, ``.executor()``, ``.ping()``.
 
 The module-level functions use a default :class:`Runtime` on the default
 stores, created on first use (nothing happens at import).
@@ -25,9 +25,24 @@ def experiment(name: str, provider: str | None = None, autotrack: bool = False, 
     return default_runtime().experiment(name, provider=provider, autotrack=autotrack, **options)
 
 
+def model(name: str) -> Any:
+    """See :meth:`Runtime.model`."""
+    return default_runtime().model(name)
+
+
+def job(name: str) -> Any:
+    """See :meth:`Runtime.job`."""
+    return default_runtime().job(name)
+
+
+def executor(name: Any = None) -> Any:
+    """See :meth:`Runtime.executor`."""
+    return default_runtime().executor(name)
+
+
 def ping(**labels: Any) -> dict[str, Any]:
     """See :meth:`Runtime.ping`."""
     return default_runtime().ping(**labels)
 
 
-__all__ = ["Runtime", "default_runtime", "experiment", "ping"]
+__all__ = ["Runtime", "default_runtime", "executor", "experiment", "job", "model", "ping"]

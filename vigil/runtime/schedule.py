@@ -115,8 +115,8 @@ def next_runs(schedule: str, after: _dt.datetime | None = None, count: int = 1) 
     ['2026-01-02T00:00:00+00:00', '2026-01-03T00:00:00+00:00']
     """
     cron = to_cron(schedule)
-    start = after or _dt.datetime.now(_dt.timezone.utc)
+    start = after or _dt.datetime.now(_dt.UTC)
     if start.tzinfo is None:
-        start = start.replace(tzinfo=_dt.timezone.utc)
+        start = start.replace(tzinfo=_dt.UTC)
     it = _croniter()(cron, start)
     return [it.get_next(_dt.datetime) for _ in range(count)]

@@ -128,6 +128,8 @@ class TrackingProvider:
         self._checked_fields: set[str] = set()
         self._keys_ok: set[Any] = set()
         self.autotrack = False
+        #: set by the runtime: creates the monitor job of ``track(..., monitor=True)``
+        self.track_hook: Any = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.experiment!r}, run={self._run or self._last_run})"
@@ -590,6 +592,61 @@ class TrackingProvider:
             ids = page.column("id").to_pylist()
             for _id, record in zip(ids, to_records(page, self.experiment)):
                 yield {"_id": _id, "data": record}
+
+    # -- models ----------------------------------------------------------------------------
+    def _model_store(self) -> Any:
+        from vigil.store.models import Models
+
+        stores = self._stores
+        if stores is None:
+            from vigil.store import default_stores
+
+            stores = default_stores()
+        return Models(stores)
+
+    def track(self, model: str, monitor: bool = False, schedule: str | None = None, alerts: Any = None,
+              provider: str | None = None) -> dict[str, Any]:
+        """Link a stored model to this experiment: later runtime calls of the model are tracked here.
+
+        With ``monitor=True`` the runtime also creates the drift monitor job
+        ``monitors/<experiment>/<model>`` (scheduled if ``schedule`` is given, with
+        the alert rules ``alerts``). The link is kept with the model (``om.models.metadata(model)['links']``).
+        Returns the link.
+
+        Examples
+        --------
+        >>> import vigil as om
+        >>> from sklearn.linear_model import LinearRegression
+        >>> _ = om.models.put(LinearRegression(), 'doc-tracked')
+        >>> with om.runtime.experiment('doc-track') as exp:
+        ...     exp.track('doc-tracked', monitor=True, schedule='daily')['job']
+        'monitors/doc-track/doc-tracked'
+        >>> [link['experiment'] for link in om.models.metadata('doc-tracked')['links']]
+        ['doc-track']
+        """
+        check_name(model, "track", "model")
+        if not isinstance(monitor, bool):
+            raise invalid("track", "monitor", monitor, "True or False")
+        if not monitor and (schedule is not None or alerts is not None):
+            raise InvalidInput("track: schedule and alerts are settings of the monitor job; pass monitor=True")
+        models = self._model_store()
+        if models.find(model) is None:
+            raise NotFound(f"track: model {model!r} does not exist; store it with om.models.put(model, {model!r})")
+        link: dict[str, Any] = {"provider": self.name, "autotrack": True, "monitor": monitor,
+                                "monitor_provider": provider, "schedule": schedule, "job": None}
+        if monitor:
+            if self.track_hook is None:
+                raise InvalidInput("track: monitor=True needs an experiment opened by om.runtime.experiment(...), "
+                                   "which creates the monitor job")
+            link["job"] = self.track_hook(self, model, schedule=schedule, alerts=alerts, provider=provider)
+        models.link(model, self.experiment, **link)
+        return {"experiment": self.experiment, **link}
+
+    def as_monitor(self, name: str, store: Any = None, provider: str | None = None, **options: Any) -> Any:
+        """A :class:`vigil.drift.ModelDriftMonitor` of model ``name`` on the traffic logged in this experiment."""
+        from vigil.drift.model import ModelDriftMonitor
+
+        return ModelDriftMonitor(name, store=store, experiment=self, provider=provider, **options)
 
     # -- clearing --------------------------------------------------------------------------
     def clear(self, force: bool = False) -> None:
