@@ -149,8 +149,11 @@ def run_demo() -> int:
                   + ("[green](matches the logged value)" if abs(summary["rescored"] - summary["logged"]) < 1e-9
                      else "[red](differs from the logged value!)"))
     drift_ok = drift_demo(console)
+    from vigil.demo_runtime import runtime_demo
+
+    runtime_ok = runtime_demo(console)
     ping = om.runtime.ping()
     console.print(f"runtime: node {ping['node']}, python {ping['python']}")
     console.print(f"done in {time.perf_counter() - started:.1f}s. Explore with: "
                   f"vigil experiments show {EXPERIMENT}  |  vigil experiments data {EXPERIMENT} --key val_accuracy")
-    return 0 if abs(summary["rescored"] - summary["logged"]) < 1e-9 and drift_ok else 1
+    return 0 if abs(summary["rescored"] - summary["logged"]) < 1e-9 and drift_ok and runtime_ok else 1

@@ -221,7 +221,12 @@ class ModelDriftMonitor(DriftMonitor):
         task = self._task(parts)
         frames = []
         perf = dict.fromkeys(_PERF_FIELDS, 0.0)
+        # calls without any prediction (fit calls) are training traffic: when the model also
+        # served predictions, only the calls that did are the traffic being monitored
+        serving = any(y is not None or p is not None for y, p in zip(parts["Y"], parts["proba"]))
         for X, Y, P, L in zip(parts["X"], parts["Y"], parts["proba"], parts["labels"]):
+            if serving and Y is None and P is None:
+                continue
             n = len(next(v for v in (X, Y, P) if v is not None))
             cols: dict[str, Any] = {}
             if X is not None:
