@@ -27,6 +27,7 @@ Decision rule (defaults in :class:`Thresholds`, overridable per column):
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -185,7 +186,7 @@ class DriftResult:
         if extra:
             self.notes.append(f"columns not in the baseline (not compared): {extra}")
 
-    @property
+    @functools.cached_property
     def columns(self):
         """One row per column: drift yes/no and the strongest evidence."""
         import pandas as pd

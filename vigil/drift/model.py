@@ -350,10 +350,8 @@ def performance_rows(pa: dict[str, float], pb: dict[str, float], task: str, th: 
                                             g(pb, "conf_lab_sum"), g(pb, "conf_lab_sq"), bb, th.alpha)
                 diff = gap_b - gap_a
                 half = math.hypot((hit.ci_high - hit.ci_low) / 2, (cal.ci_high - cal.ci_low) / 2)
-                from scipy.stats import norm
-
-                z = float(norm.ppf(1 - th.alpha / 2))
-                p = float(2 * norm.sf(abs(diff) / (half / z))) if half > 0 else 1.0
+                z = stats.norm_ppf(1 - th.alpha / 2)
+                p = 2 * stats.norm_sf(abs(diff) / (half / z)) if half > 0 else 1.0
                 rows.append({"column": "performance", "kind": "performance", "test": "calibration",
                              "statistic": diff, "effect_name": "calibration_gap_change", "effect": abs(diff),
                              "ci_low": diff - half, "ci_high": diff + half, "p_value": p,

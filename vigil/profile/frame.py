@@ -40,6 +40,7 @@ class Schema:
         self.numeric = {k: np.asarray(v, dtype=np.float64) for k, v in numeric.items()}
         self.categorical = categorical
         self.order = order
+        self._fingerprint: str | None = None
 
     @property
     def columns(self) -> list[str]:
@@ -63,7 +64,9 @@ class Schema:
 
     @property
     def fingerprint(self) -> str:
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        if self._fingerprint is None:  # a schema never changes once built
+            self._fingerprint = hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        return self._fingerprint
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Schema) and self.fingerprint == other.fingerprint

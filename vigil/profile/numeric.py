@@ -49,7 +49,12 @@ def choose_edges(values: np.ndarray, bins: int = 64) -> np.ndarray:
     finite = finite[np.isfinite(finite)]
     if finite.size == 0:
         return np.array([0.0, 1.0])
-    edges = np.unique(np.quantile(finite, np.linspace(0.0, 1.0, bins + 1)))
+    # linear-interpolation quantiles (numpy's default) read off one sort: faster than np.quantile's partitions
+    ordered = np.sort(finite)
+    pos = np.linspace(0.0, 1.0, bins + 1) * (ordered.size - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, ordered.size - 1)
+    edges = np.unique(ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo))
     if edges.size == 1:  # constant: one bin [value, next float) that holds it
         return np.array([edges[0], np.nextafter(edges[0], np.inf)])
     edges[-1] = np.nextafter(edges[-1], np.inf)
