@@ -50,8 +50,10 @@ class AnomalyWatch:
     """
 
     def __init__(self, monitor: Callable[[], SeriesMonitor] | None = None, max_alerts_per_window: int = 10,
-                 critical_score: float = 12.0) -> None:
+                 critical_score: float = 12.0, ignore_stats: tuple[str, ...] = ("min", "max", "range")) -> None:
         self._make = monitor or SeriesMonitor
+        # the extremes of a window are its noisiest statistics (one row decides them): not watched by default
+        self.ignore_stats = frozenset(ignore_stats)
         self.max_alerts_per_window = max_alerts_per_window
         self.critical_score = critical_score
         self._monitors: dict[str, SeriesMonitor] = {}
@@ -71,6 +73,8 @@ class AnomalyWatch:
                 monitor = self._monitors[agent] = self._make()
             values: dict[SeriesKey, float] = {}
             for p in window["points"]:
+                if p.get("stat") in self.ignore_stats:
+                    continue
                 key = (p["metric"], p.get("stat"), p.get("class"), p.get("feature"), p.get("category"))
                 values[key] = p["value"]
             found = monitor.observe(values)
