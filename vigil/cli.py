@@ -102,9 +102,9 @@ def cmd_runtime(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from vigil.demo import run_demo
+    from vigil.demo import STORIES, run_demo
 
-    return run_demo()
+    return run_demo(STORIES if args.story == "all" else (args.story,))
 
 
 def cmd_server(args: argparse.Namespace) -> int:
@@ -163,6 +163,7 @@ def parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_runtime)
 
     d = sub.add_parser("demo", help="run the end-to-end demo on the embedded default")
+    d.add_argument("story", nargs="?", default="all", choices=["all", "tracking", "drift", "runtime", "agent"])
     d.set_defaults(func=cmd_demo)
 
     from vigil.server.serve import add_arguments
