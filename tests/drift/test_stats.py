@@ -244,8 +244,6 @@ def test_unseen_mass_false_alarm_rate(name):
     assert alarms <= allowance(reps, 0.06)
 
 
-@pytest.mark.xfail(strict=True, reason="total_variation_ci is a percentile bootstrap of the plug-in TV, which is "
-                   "biased upwards: measured coverage 0% at TV = 0 and about 74% at TV = 0.03 and 0.1 (n = 5,000)")
 def test_total_variation_interval_coverage():
     """The reported 95% interval of the total variation distance covers the true value in
     >= 95% of 300 seeded pairs (allowance for a 95% rate), for TV = 0.1 at n = 5,000."""
@@ -256,6 +254,18 @@ def test_total_variation_interval_coverage():
         low, high = stats.total_variation_ci(rng.multinomial(5000, pa), rng.multinomial(5000, pb))
         missed += not low <= 0.1 <= high
     print(f"TV interval missed {missed}/{reps}")
+    assert missed <= allowance(reps, 0.05)
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: with equal distributions the reflected bootstrap still misses "
+                   "TV = 0 in about 15% of pairs (the plug-in bias is largest there)")
+def test_total_variation_interval_covers_zero():
+    rng = np.random.default_rng(14)
+    p = np.array([0.4, 0.3, 0.2, 0.1])
+    reps, missed = 300, 0
+    for _ in range(reps):
+        low, high = stats.total_variation_ci(rng.multinomial(5000, p), rng.multinomial(5000, p))
+        missed += not low <= 0.0 <= high
     assert missed <= allowance(reps, 0.05)
 
 

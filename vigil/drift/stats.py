@@ -188,7 +188,14 @@ def total_variation(a: np.ndarray, b: np.ndarray) -> float:
 
 def total_variation_ci(a: np.ndarray, b: np.ndarray, alpha: float = 0.05, reps: int = 300,
                        seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of the total variation distance (multinomial resampling)."""
+    """Basic (reflected) bootstrap interval of the total variation distance.
+
+    The plug-in distance is biased upwards (noise always adds distance), so the
+    percentile interval sits above the truth; reflecting the bootstrap quantiles
+    around the estimate corrects most of that bias. Measured coverage of the 95%
+    interval at n = 5,000 per side: about 93% at a distance of 0.03 and 0.1, and
+    about 85% when the distributions are equal (tests/drift/test_stats.py).
+    """
     a = np.asarray(a, np.int64)
     b = np.asarray(b, np.int64)
     na, nb = int(a.sum()), int(b.sum())
@@ -198,7 +205,10 @@ def total_variation_ci(a: np.ndarray, b: np.ndarray, alpha: float = 0.05, reps: 
     ra = rng.multinomial(na, a / na, size=reps) / na
     rb = rng.multinomial(nb, b / nb, size=reps) / nb
     tv = 0.5 * np.abs(ra - rb).sum(axis=1)
-    return float(np.quantile(tv, alpha / 2)), float(np.quantile(tv, 1 - alpha / 2))
+    est = total_variation(a, b)
+    low = 2 * est - float(np.quantile(tv, 1 - alpha / 2))
+    high = 2 * est - float(np.quantile(tv, alpha / 2))
+    return max(0.0, low), min(1.0, max(high, est))
 
 
 @dataclass(frozen=True)
