@@ -114,7 +114,8 @@ class NumericProfile:
         sorted_ = np.sort(finite)
         if sorted_.size:
             mean = float(sorted_.mean())
-            self._add_moments(sorted_.size, mean, float(np.square(sorted_ - mean).sum()),
+            dev = sorted_ - mean
+            self._add_moments(sorted_.size, mean, float(dev @ dev),
                               float(sorted_[0]), float(sorted_[-1]))
             self.sketch.update(sorted_)
         below = np.searchsorted(sorted_, self.edges, side="left")
