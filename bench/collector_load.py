@@ -14,8 +14,10 @@ Afterwards the server is stopped (SIGTERM) and the store is read back: every
 acknowledged window must be there exactly once (``lost`` and ``duplicates``
 must be 0; anything else exits 1). Prints windows/s and latency percentiles of
 acknowledged posts (after one warm-up window per agent, which creates its
-experiment; not timed). Figures only: nothing is asserted about speed. Client and
-server share the machine's cores.
+experiment; not timed), the CPU seconds the server and the clients used
+(Linux: the server's from /proc; per window, the figure that survives a busy
+machine best) and how many windows each commit carried. Figures only: nothing
+is asserted about speed. Client and server share the machine's cores.
 
 By default every agent sends its next window as soon as the last one is
 acknowledged (closed loop: the server's capacity; latency is then mostly
@@ -36,6 +38,7 @@ import multiprocessing as mp
 import os
 import platform
 import random
+import re
 import shutil
 import signal
 import socket
@@ -192,7 +195,7 @@ def count_stored(home: Path, agent_ids: list[str]) -> dict[str, list[str]]:
     from vigil.store.registry import open_event_store
 
     store = open_event_store(f"sqlite:///{home / 'vigil.db'}")
-    found = {}
+    found: dict[str, list[str]] = {}
     for agent_id in agent_ids:
         record = store.find_experiment(f"agents/{agent_id}")
         if record is None:
@@ -202,6 +205,22 @@ def count_stored(home: Path, agent_ids: list[str]) -> dict[str, list[str]]:
         found[agent_id] = table.column("key").to_pylist()
     store.close()
     return found
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a running process (Linux /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_s() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -241,6 +260,7 @@ def main() -> int:
         procs = max(1, min(args.procs, args.agents))
         groups = [agent_ids[i::procs] for i in range(procs)]
         results: Any = mp.get_context("spawn").Queue()
+        server_cpu_before = process_cpu_s(server.pid)
         started = time.time()
         deadline = started + args.seconds
         interval_s = args.agents / args.rate if args.rate > 0 else 0.0
@@ -255,6 +275,8 @@ def main() -> int:
         elapsed = time.time() - started
         for w in workers:
             w.join()
+        server_cpu = process_cpu_s(server.pid) - server_cpu_before
+        clients_cpu = children_cpu_s()
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -278,12 +300,18 @@ def main() -> int:
     print(f"latency of acknowledged posts: p50 {percentile(latencies, 0.50) * 1000:.1f} ms, "
           f"p90 {percentile(latencies, 0.90) * 1000:.1f} ms, p99 {percentile(latencies, 0.99) * 1000:.1f} ms, "
           f"max {latencies[-1] * 1000 if latencies else float('nan'):.1f} ms")
+    print(f"CPU time: server {server_cpu:.1f} s ({server_cpu / max(n_acked, 1) * 1000:.2f} ms per window), "
+          f"clients {clients_cpu:.1f} s, of {elapsed * (os.cpu_count() or 1):.1f} core-seconds")
     print(f"posts retried (connection error or 503): {errors}")
     extra = sum(len(set(stored[a]) - set(acked[a])) for a in agent_ids)
     print(f"stored windows: {sum(len(v) for v in stored.values())} ({len(warmup)} warm-up + {n_acked} timed); "
           f"acknowledged but lost: {lost}; stored twice: {duplicates}; stored, never acknowledged: {extra}")
     clean = server.returncode in (0, -signal.SIGTERM) and "collector stopped" in log_path.read_text(errors="replace")
     print(f"server stopped cleanly on SIGTERM: {'yes' if clean else f'NO (exit {server.returncode})'}")
+    commits = re.search(r"\((\d+) windows in (\d+) commits\)", log_path.read_text(errors="replace"))
+    if commits:
+        print(f"group commit: {commits[1]} windows in {commits[2]} transactions "
+              f"({int(commits[1]) / max(int(commits[2]), 1):.1f} per commit)")
     if args.keep:
         print(f"VIGIL_HOME kept: {home}")
     else:

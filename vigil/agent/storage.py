@@ -3,8 +3,10 @@
 One window becomes, in an experiment (``agents/<agent_id>`` for the agent):
 
 - a ``data`` event ``sample``: ``{'proba': ndarray, 'inputs': ndarray or DataFrame or None,
-  'labels': ndarray or None, 'feature_names': list or None}`` (arrays go to the object
-  store), with extra fields ``window_start`` and ``window_id``;
+  'labels': ndarray or None, 'feature_names': list or None}`` with extra fields
+  ``window_start`` and ``window_id``; the arrays go to the object store as ONE npz
+  object per window, each referenced with its ``member`` name (mixed-type inputs:
+  Parquet and npy objects, as ``log_data`` writes them);
 - one ``metric`` event per point: key = metric name, value = float, extra fields
   ``stat``, ``cls`` (the point's class), ``feature``, ``category`` (each only when set),
   ``window_start``, ``window_end``, ``agent_id``;
@@ -13,13 +15,19 @@ One window becomes, in an experiment (``agents/<agent_id>`` for the agent):
 The ``window`` event is written last and checked first, so it marks a window
 as stored: a window whose writing was interrupted is written again in full
 when re-sent (its metric events may then appear twice), and a window that
-was stored is never stored twice. vigil (and pandas, for mixed-type inputs)
+was stored is never stored twice (the check is an indexed point lookup,
+:meth:`vigil.store.sql.SqlEventStore.has_event`, where the experiment reads the
+workspace's event store). The metric rows are built here in one batch, equal to
+what ``log_metric`` writes point by point. vigil (and pandas, for mixed-type inputs)
 is imported inside the functions, so ``import vigil.agent`` stays light.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import time
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -63,20 +71,147 @@ def window_to_events(exp: Any, window: Mapping[str, Any]) -> bool:
     1.0
     """
     window_id = window["window_id"]
-    if exp.data(run="all", event="window", key=window_id, raw=True):
+    if _stored(exp, window_id):
         return False
     start, end, agent_id = float(window["start"]), float(window["end"]), str(window["agent_id"])
     sample = window.get("sample")
     if isinstance(sample, Mapping):
-        exp.log_data("sample", _sample_arrays(sample, int(window["n_classes"])),
-                     window_start=start, window_id=window_id)
+        arrays = _sample_arrays(sample, int(window["n_classes"]))
+        if not _log_sample(exp, arrays, start, window_id):
+            exp.log_data("sample", arrays, window_start=start, window_id=window_id)
     common = {"window_start": start, "window_end": end, "agent_id": agent_id}
-    for p in window.get("points") or ():
-        fields = {name: _text(p[key]) for key, name in _POINT_FIELDS if p.get(key) is not None}
-        exp.log_metric(p["metric"], float(p["value"]), **fields, **common)
+    points = window.get("points") or ()
+    if not _log_points(exp, points, common):
+        for p in points:
+            fields = {name: _text(p[key]) for key, name in _POINT_FIELDS if p.get(key) is not None}
+            exp.log_metric(p["metric"], float(p["value"]), **fields, **common)
     exp.log_event("window", window_id, {k: v for k, v in window.items() if k != "sample"})
     exp.flush()
     return True
+
+
+def _stored(exp: Any, window_id: str) -> bool:
+    """Is there a ``window`` event ``window_id`` in ``exp`` (any run)? An indexed point lookup
+    when the experiment reads the workspace's event store, else a query through ``exp.data``."""
+    from vigil.tracking.provider import DefaultProvider
+
+    lookup = None
+    if isinstance(exp, DefaultProvider) and type(exp)._read is DefaultProvider._read:
+        lookup = getattr(exp.stores.events, "has_event", None)
+    if lookup is None:
+        return bool(exp.data(run="all", event="window", key=window_id, raw=True))
+    exp.flush()  # as exp.data does: rows logged before are visible
+    exp_id = exp._read_id
+    return exp_id >= 0 and bool(lookup(exp_id, "window", window_id))
+
+
+_JSON = json.JSONEncoder(separators=(",", ":"))
+_LABELS_JSON: dict[tuple[Any, ...], str] = {}  # labels of a point -> their JSON object without the braces
+_MAX_LABEL_SETS = 100_000
+
+
+def _labels_json(labels: tuple[Any, ...]) -> str | None:
+    text = _LABELS_JSON.get(labels)
+    if text is None:
+        fields = {name: value for (_, name), value in zip(_POINT_FIELDS, labels) if value is not None}
+        if not all(isinstance(v, str) for v in fields.values()):
+            return None  # log_metric says what is wrong
+        text = _JSON.encode({k: v.replace("\x00", "") for k, v in fields.items()})[1:-1]
+        if len(_LABELS_JSON) >= _MAX_LABEL_SETS:
+            _LABELS_JSON.clear()
+        _LABELS_JSON[labels] = text
+    return text
+
+
+def _log_points(exp: Any, points: Any, common: dict[str, Any]) -> bool:
+    """The metric events of ``points`` as ``exp.log_metric`` writes them, in one ``_write``.
+
+    About 20x cheaper than a ``log_metric`` call per point: the labels' JSON is
+    built once per label set, the window's fields once per window. False (and
+    nothing written) where a provider logs metrics its own way or sticky fields
+    are set: the caller then uses ``log_metric``.
+    """
+    from vigil.tracking.provider import _NODE, TrackingProvider, _check_key
+
+    if type(exp).log_metric is not TrackingProvider.log_metric or exp._sticky:
+        return False
+    rows: list[tuple] = []
+    if not points:
+        return True
+    # the extra fields, checked once per window as log_metric checks them
+    exp._extra("log_metric", {"stat": "", "cls": "", "feature": "", "category": "", **common})
+    tail = _JSON.encode(common)[1:]
+    keys_ok = exp._keys_ok
+    for p in points:
+        key = p["metric"]
+        if key not in keys_ok:
+            exp._remember_key(_check_key("log_metric", key))
+        labels = _labels_json((p.get("stat"), p.get("class"), p.get("feature"), p.get("category")))
+        if labels is None:
+            return False
+        value = float(p["value"])
+        x = "{" + labels + "," + tail if labels else "{" + tail
+        rows.append((key, value, x))
+    run = exp._run or exp._active("log_metric")
+    exp_id, userid, now = exp._exp_id, exp._userid, time.time()
+    exp._write([(exp_id, run, "metric", key, v if v == v else None, None if v == v else "NaN",
+                 None, now, _NODE, userid, None, x) for key, v, x in rows])
+    return True
+
+
+def _log_sample(exp: Any, arrays: dict[str, Any], start: float, window_id: str) -> bool:
+    """The ``sample`` data event as ``exp.log_data`` writes it, with its arrays in ONE npz object.
+
+    Each array is a reference ``{'$ref': {..., 'format': 'npz', 'member': name}}``
+    to that object, so ``exp.restore_data('sample')`` (and ModelDriftMonitor)
+    get the same dict of arrays as from separate npy objects, for a third of
+    the object writes (a file each on a local store). False (nothing written)
+    for mixed-type inputs (a DataFrame: Parquet) or a provider that logs data
+    its own way: the caller then uses ``log_data``.
+    """
+    import hashlib
+
+    import numpy as np
+
+    from vigil.tracking.provider import TrackingProvider
+
+    if type(exp).log_data is not TrackingProvider.log_data or not _npz_readable():
+        return False
+    members = {k: v for k, v in arrays.items() if isinstance(v, np.ndarray)}
+    if any(v is not None and k not in members and not isinstance(v, list) for k, v in arrays.items()) \
+            or any(v.dtype.hasobject for v in members.values()):
+        return False
+    x = exp._extra("log_data", {"window_start": start, "window_id": window_id})
+    run = exp._active("log_data")
+    buf = io.BytesIO()
+    np.savez(buf, allow_pickle=False, **members)  # type: ignore[arg-type]  # (stubs: kwargs vs allow_pickle)
+    data = buf.getvalue()
+    key = f"experiments/{exp._uid}/runs/{run}/data/sample/{uuid.uuid4().hex}.npz"
+    exp._put_object(key, data)
+    ref = {"key": key, "format": "npz", "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    payload = {k: {"$ref": {**ref, "member": k, "shape": list(members[k].shape), "dtype": str(members[k].dtype)}}
+               if k in members else v for k, v in arrays.items()}
+    exp._write([exp._row(run, "data", "sample", payload, None, x, name="sample", who="log_data")])
+    return True
+
+
+_NPZ_READABLE: list[bool] = []
+
+
+def _npz_readable() -> bool:
+    """Does this vigil read ``npz`` references (:func:`vigil.store.serializers.decode`)?"""
+    if not _NPZ_READABLE:
+        import numpy as np
+
+        from vigil.store.serializers import decode
+
+        buf = io.BytesIO()
+        np.savez(buf, a=np.arange(2))
+        try:
+            _NPZ_READABLE.append(decode(buf.getvalue(), "npz", {"member": "a"}).tolist() == [0, 1])
+        except Exception:  # noqa: BLE001 - an older decoder: one npy object per array
+            _NPZ_READABLE.append(False)
+    return _NPZ_READABLE[0]
 
 
 def _sample_arrays(sample: Mapping[str, Any], n_classes: int) -> dict[str, Any]:

@@ -74,6 +74,7 @@ class ServerConfig:
     alert_channels: Sequence[Any] = ("log",)
     alert_cooldown_s: float = 3600.0
     commit_timeout_s: float = 30.0
+    commit_linger_s: float = 0.005         # group commit: wait this long for more windows
     ingest_threads: int = 2
     access_log: bool = False
     log_level: str = "info"
@@ -104,6 +105,8 @@ class ServerConfig:
         if isinstance(self.ingest_threads, bool) or not isinstance(self.ingest_threads, int) \
                 or not 1 <= self.ingest_threads <= 256:
             raise ConfigError(f"vigil server: ingest_threads must be an int in 1..256; got {self.ingest_threads!r}")
+        if not 0.0 <= self.commit_linger_s <= 1.0:
+            raise ConfigError(f"vigil server: commit_linger_s must be in [0, 1] seconds; got {self.commit_linger_s!r}")
         if not 1 <= self.prometheus_max_series <= 10_000_000:
             raise ConfigError("vigil server: prometheus_max_series must be in 1..10,000,000; "
                               f"got {self.prometheus_max_series}")

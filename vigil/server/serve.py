@@ -49,6 +49,8 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="do not resend the same alert within N s (default 3600)")
     p.add_argument("--ingest-threads", type=int, default=2,
                    help="threads that write windows into the store (default 2; more for remote object stores)")
+    p.add_argument("--commit-linger-ms", type=float, default=5.0,
+                   help="group commit: a commit waits up to N ms for more windows (default 5; 0: commit at once)")
     p.add_argument("--access-log", action="store_true", help="log every request (off by default)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p
@@ -63,7 +65,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         "jsonl_max_bytes": int(args.jsonl_max_mb * 2**20), "prometheus_max_series": args.prometheus_max_series,
         "anomaly": not args.no_anomaly, "alert_channels": tuple(args.alert or ["log"]),
         "alert_cooldown_s": args.alert_cooldown_s, "access_log": args.access_log, "log_level": args.log_level,
-        "ingest_threads": args.ingest_threads,
+        "ingest_threads": args.ingest_threads, "commit_linger_s": args.commit_linger_ms / 1000.0,
     }
     if args.max_body_mb is not None:
         overrides["max_body_bytes"] = int(args.max_body_mb * 2**20)

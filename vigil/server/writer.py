@@ -89,6 +89,11 @@ class UnitWriter:
         :attr:`overloaded` is true beyond this many uncommitted rows.
     on_commit : callable, optional
         Called on the writer thread with each list of committed units.
+    linger_s : float
+        Group commit: a commit waits this long after its first unit arrived
+        for more (unless ``max_rows_per_commit`` rows are already waiting).
+        A commit has a fixed cost (two statements, a WAL write) that bigger
+        batches share; the price is at most this much latency.
 
     Examples
     --------
@@ -104,8 +109,9 @@ class UnitWriter:
 
     def __init__(self, sink: Callable[[Sequence[tuple]], None], max_rows_per_commit: int = 50_000,
                  max_pending_rows: int = 2_000_000,
-                 on_commit: Callable[[list[Unit]], None] | None = None) -> None:
+                 on_commit: Callable[[list[Unit]], None] | None = None, linger_s: float = 0.0) -> None:
         self._sink = sink
+        self.linger_s = linger_s
         self.max_rows_per_commit = max_rows_per_commit
         self.max_pending_rows = max_pending_rows
         self._on_commit = on_commit
@@ -117,6 +123,7 @@ class UnitWriter:
         self._committed = 0   # units ever committed
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._lingering = False
         self.last_error: BaseException | None = None
         self.commits = 0
 
@@ -162,9 +169,15 @@ class UnitWriter:
             self._queue.append(unit)
             self._queued_rows += len(unit.rows)
             self._submitted += 1
-            self._cond.notify_all()
+            if not self._lingering or self._queued_rows >= self.max_rows_per_commit:
+                self._cond.notify_all()  # (a lingering writer wakes by itself: fewer thread switches)
         if self._thread is None:
             self.start()
+
+    @property
+    def units_committed(self) -> int:
+        """Units committed so far (``commits`` counts the transactions)."""
+        return self._committed
 
     @property
     def pending(self) -> int:
@@ -230,10 +243,8 @@ class UnitWriter:
         now = time.time()
         with self._cond:
             self._queued_rows -= len(rows)
-            self._committed += len(units)
             self.commits += 1
             self.last_error = None
-            self._cond.notify_all()
         for unit in units:
             unit._set_committed(now)
         if self._on_commit is not None:
@@ -241,6 +252,11 @@ class UnitWriter:
                 self._on_commit(units)
             except Exception:  # noqa: BLE001 - after-commit work must not stop the writer
                 log.exception("vigil: after-commit processing failed")
+        # flush() returns only once the after-commit work of these units is queued, so
+        # a shutdown that flushes and then stops the export thread cannot overtake it
+        with self._cond:
+            self._committed += len(units)
+            self._cond.notify_all()
 
     def _drain(self) -> None:
         while True:
@@ -263,6 +279,17 @@ class UnitWriter:
                     self._cond.wait()
                 if not self._queue and self._closed:
                     return
+                if self.linger_s > 0:
+                    deadline = time.monotonic() + self.linger_s
+                    self._lingering = True
+                    try:
+                        while not self._closed and self._queued_rows < self.max_rows_per_commit:
+                            left = deadline - time.monotonic()
+                            if left <= 0:
+                                break
+                            self._cond.wait(left)
+                    finally:
+                        self._lingering = False
                 units = self._take()
             try:
                 self._commit(units)

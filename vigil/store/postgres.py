@@ -47,6 +47,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+from sqlalchemy.schema import CreateIndex
 
 from vigil.errors import InvalidInput, MissingDependency, StoreError
 from vigil.store import schema as s
@@ -287,6 +288,10 @@ class PostgresEventStore(SqlEventStore):
             with engine.begin() as conn:
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))
                 s.metadata.create_all(conn, checkfirst=True)
+                # indexes added since the tables were created (create_all skips existing tables)
+                for table in s.metadata.sorted_tables:
+                    for index in table.indexes:
+                        conn.execute(CreateIndex(index, if_not_exists=True))
                 if conn.execute(sa.select(s.schema_info.c.version)).first() is None:
                     conn.execute(sa.insert(s.schema_info).values(version=s.SCHEMA_VERSION))
         except sa.exc.SQLAlchemyError as exc:

@@ -3,6 +3,10 @@
 ``events`` is append-only. ``experiments.last_run`` is the run counter,
 advanced with one atomic ``UPDATE ... RETURNING`` so that concurrent processes
 never share a run number. ``meta`` holds versioned records of stored objects.
+
+Indexes may be added without a new :data:`SCHEMA_VERSION`: every open
+creates the missing ones (``CREATE INDEX IF NOT EXISTS``), and older vigil
+versions ignore them.
 """
 
 from __future__ import annotations
@@ -53,6 +57,10 @@ events = sa.Table(
     sa.Column("extra", JsonText),
     sa.Index("ix_vigil_events_run_key", "exp_id", "run", "key"),
     sa.Index("ix_vigil_events_event_run", "exp_id", "event", "run"),
+    # Windows of monitoring agents are looked up by id (exactly-once storage): a
+    # partial index holds one entry per window event only, so other rows cost nothing.
+    sa.Index("ix_vigil_events_window_key", "exp_id", "key",
+             sqlite_where=sa.text("event = 'window'"), postgresql_where=sa.text("event = 'window'")),
 )
 
 meta = sa.Table(

@@ -8,6 +8,8 @@ bytes      bytes, bytearray, memoryview                as is
 file       a file path (pathlib.Path or existing str)  bytes of the file
 parquet    pandas DataFrame / Series                   pyarrow (dtypes, index kept)
 npy        numpy arrays of non-object dtype            ``np.load(allow_pickle=False)``
+npz        several such arrays in one object           ``np.load(allow_pickle=False)``; the
+           (read only: the agent's window samples)     reference's ``member`` names the array
 skops      scikit-learn estimators and pipelines       skops, trusted types only
 pickle     anything else, only with ``allow_pickle``   pickle, only with ``allow_pickle``
 =========  ==========================================  =====================
@@ -207,6 +209,18 @@ def decode(data: bytes, fmt: str, info: dict[str, Any] | None = None, *,
                 "these npy bytes hold an object array, which can only be loaded with pickle; "
                 "vigil never unpickles npy data"
             ) from None
+    if fmt == "npz":
+        import numpy as np
+
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+                member = info.get("member")
+                return arrays[member] if member is not None else {k: arrays[k] for k in arrays.files}
+        except ValueError as exc:
+            if "allow_pickle" not in str(exc):
+                raise
+            raise UnsafeSerialization("these npz bytes hold an object array, which can only be loaded with "
+                                      "pickle; vigil never unpickles npz data") from None
     if fmt == "skops":
         try:
             import skops.io as sio

@@ -203,6 +203,19 @@ class SqlEventStore:
             stmt = stmt.limit(q.limit)
         return self._fetch_arrow(stmt)
 
+    def has_event(self, exp_id: int, event: str, key: str) -> bool:
+        """True if experiment ``exp_id`` has an event ``event`` with key ``key`` (any run).
+
+        A point lookup for ``event='window'`` (the partial index
+        ``ix_vigil_events_window_key``: the collector's exactly-once check);
+        for other events it scans the experiment's events of that kind.
+        """
+        e = s.events.c
+        # 'window' as a literal: a partial index applies only to a query naming its constant
+        kind: Any = sa.literal_column("'window'") if event == "window" else sa.literal(event, sa.String)
+        stmt: Any = sa.select(sa.literal_column("1")).where(e.exp_id == exp_id, e.event == kind, e.key == key).limit(1)
+        return bool(self._statement(stmt))
+
     def count(self, q: EventQuery) -> int:
         rows = self._statement(sa.select(sa.func.count()).select_from(s.events).where(*self._where(q)))
         return int(rows[0][0])

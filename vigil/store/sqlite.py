@@ -39,6 +39,8 @@ _INSERT_SQL = (
     f"INSERT INTO {s.events.name} ({', '.join(EVENT_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
 )
+# The exactly-once check of the collector, built once (the partial index needs the literal).
+_HAS_WINDOW_SQL = f"SELECT 1 FROM {s.events.name} WHERE exp_id = ? AND event = 'window' AND key = ? LIMIT 1"
 # Nullable text/real columns are coalesced to a typed value so that the
 # driver infers one Arrow type per column; '' means NULL for these columns.
 _NULLABLE_TEXT = ("value_json", "name", "extra")
@@ -173,6 +175,20 @@ class SqliteEventStore(SqlEventStore):
             raise _store_error(self.url, exc) from exc
         finally:
             cur.close()
+
+    def has_event(self, exp_id: int, event: str, key: str) -> bool:
+        if event != "window":
+            return super().has_event(exp_id, event, key)
+        # one cursor per thread, kept: the statement stays prepared between calls
+        cur = getattr(self._local, "window_cursor", None)
+        if cur is None:
+            cur = self._local.window_cursor = self._conn().cursor()
+        try:
+            return bool(self._run(cur, _HAS_WINDOW_SQL, (exp_id, key)))
+        except Exception as exc:  # noqa: BLE001 - driver errors become StoreError
+            self._local.window_cursor = None
+            cur.close()
+            raise _store_error(self.url, exc) from exc
 
     def _create_schema(self) -> None:
         statements: list[Any] = [CreateTable(t, if_not_exists=True) for t in s.metadata.sorted_tables]
