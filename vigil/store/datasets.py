@@ -14,6 +14,7 @@ from typing import Any
 
 from vigil.errors import InvalidInput, NotFound, invalid
 from vigil.store.names import check_name, key_path
+from vigil.store.objects import delete_folder
 from vigil.store.serializers import EXTENSIONS, decode, encode
 
 KIND = "dataset"
@@ -86,9 +87,6 @@ class Datasets:
             if force:
                 return False
             raise NotFound(f"dataset {name!r} does not exist")
-        folder = f"datasets/{key_path(name)}/"
-        # only the objects directly in the folder: sub-folders belong to nested names ('a/b')
-        objects = self.stores.objects
-        objects.delete([k for k in objects.list(folder[:-1]) if "/" not in k[len(folder):]])
+        delete_folder(self.stores.objects, f"datasets/{key_path(name)}")
         self.stores.events.drop_meta(KIND, name)
         return True

@@ -26,6 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from vigil.errors import InvalidInput, NotFound, invalid
 from vigil.store.names import check_name, key_path
+from vigil.store.objects import delete_folder
 from vigil.store.serializers import _is_estimator, decode, encode
 
 _List = list  # the classes below have a method called list
@@ -191,10 +192,7 @@ class Models:
             if force:
                 return False
             raise NotFound(f"model {name!r} does not exist")
-        folder = f"models/{key_path(name)}/"
-        # only the objects directly in the folder: sub-folders belong to nested names ('a/b')
-        objects = self.stores.objects
-        objects.delete([k for k in objects.list(folder[:-1]) if "/" not in k[len(folder):]])
+        delete_folder(self.stores.objects, f"models/{key_path(name)}")
         self.stores.events.drop_meta(KIND, name)
         self.stores.events.drop_meta(LINK_KIND, name)
         return True

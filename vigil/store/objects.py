@@ -23,6 +23,13 @@ from vigil.store.names import MAX_KEY_CHARS, check_name
 _EXTRAS = {"s3": "s3", "s3a": "s3", "gcs": "gcs", "gs": "gcs", "abfs": "azure", "az": "azure"}
 
 
+def delete_folder(objects: Any, folder: str) -> None:
+    """Delete the objects directly in ``folder`` of ``objects``, not in its sub-folders
+    (a sub-folder belongs to a nested name: dropping ``a`` keeps ``a/b``)."""
+    prefix = folder.rstrip("/") + "/"
+    objects.delete([k for k in objects.list(prefix[:-1]) if "/" not in k[len(prefix):]])
+
+
 class FsspecObjectStore:
     """Objects in any filesystem fsspec can reach.
 
