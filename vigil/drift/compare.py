@@ -177,6 +177,7 @@ class DriftResult:
             self.p_value = 1.0
         self.df = df
         self.notes: list[str] = []
+        self.alerts: list[dict[str, Any]] = []  # filled by capture(): what the alert rules sent
         if n_target == 0:
             self.notes.append("the target snapshot is empty: nothing to compare")
         if n_baseline == 0:
