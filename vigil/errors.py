@@ -7,6 +7,7 @@ Every error raised on purpose by vigil derives from :class:`VigilError`::
     ├── NotFound            (also a LookupError)  a named thing does not exist
     ├── ConfigError                               bad or inconsistent settings
     ├── StoreError                                a backend failed to read or write
+    │   ├── StoreConflict                         a concurrent write took the same unique key
     │   └── UnsafeSerialization                   stored bytes need an explicit opt-in
     ├── TransportError                            a remote peer could not be reached
     └── MissingDependency   (also an ImportError) an optional extra is not installed
@@ -37,6 +38,10 @@ class ConfigError(VigilError):
 
 class StoreError(VigilError):
     """A storage backend could not complete a read or a write."""
+
+
+class StoreConflict(StoreError):
+    """A write collided with a concurrent one (a unique key was taken): retrying may succeed."""
 
 
 class UnsafeSerialization(StoreError):

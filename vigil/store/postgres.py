@@ -49,7 +49,7 @@ from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.schema import CreateIndex
 
-from vigil.errors import InvalidInput, MissingDependency, StoreError
+from vigil.errors import InvalidInput, MissingDependency, StoreConflict, StoreError
 from vigil.store import schema as s
 from vigil.store.base import EVENT_COLUMNS, EVENT_SCHEMA
 from vigil.store.sql import Runner, SqlEventStore, empty_events
@@ -260,7 +260,8 @@ class PostgresEventStore(SqlEventStore):
     def _error(self, exc: BaseException) -> StoreError:
         detail = getattr(exc, "orig", None) or exc
         text = " ".join(str(detail).split()) or "(no message)"
-        return StoreError(f"PostgreSQL store {self._shown}: {type(detail).__name__}: {text}")
+        cls = StoreConflict if type(detail).__name__ in ("UniqueViolation", "IntegrityError") else StoreError
+        return cls(f"PostgreSQL store {self._shown}: {type(detail).__name__}: {text}")
 
     # -- primitives --------------------------------------------------------------------
     def _statement(self, stmt: sa.Executable) -> list[tuple]:

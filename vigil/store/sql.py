@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
 
-from vigil.errors import StoreError
+from vigil.errors import StoreConflict, StoreError
 from vigil.store import schema as s
 from vigil.store.base import (
     CORE_FILTER_FIELDS,
@@ -233,7 +233,7 @@ class SqlEventStore:
                         kind=kind, name=name, version=version, created=time.time(), record=text
                     ))
                 return version
-            except StoreError:
+            except StoreConflict:
                 time.sleep(0.01)  # a concurrent put took this version number: take the next
         raise StoreError(f"could not store metadata of {kind} {name!r}: too many concurrent writers")
 

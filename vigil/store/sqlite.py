@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from vigil.errors import InvalidInput, MissingDependency, StoreError
+from vigil.errors import InvalidInput, MissingDependency, StoreConflict, StoreError
 from vigil.store import schema as s
 from vigil.store.base import EVENT_COLUMNS, EVENT_SCHEMA
 from vigil.store.sql import Runner, SqlEventStore, empty_events
@@ -247,4 +247,5 @@ class SqliteEventStore(SqlEventStore):
 
 
 def _store_error(url: str, exc: BaseException) -> StoreError:
-    return StoreError(f"SQLite store {url}: {type(exc).__name__}: {exc}")
+    conflict = type(exc).__name__ == "IntegrityError" and "UNIQUE" in str(exc).upper()
+    return (StoreConflict if conflict else StoreError)(f"SQLite store {url}: {type(exc).__name__}: {exc}")
