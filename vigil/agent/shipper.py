@@ -114,10 +114,8 @@ class CallableSink:
         self.last_error = ""
 
     def __call__(self, body: bytes) -> tuple[str, float | None]:
-        try:
-            window = json.loads(body)
-        except ValueError as exc:
-            self.last_error = f"unreadable window ({exc})"
+        window = decode_window(self, body)
+        if window is None:
             return REJECTED, None
         try:
             self.fn(window)
@@ -125,6 +123,15 @@ class CallableSink:
             self.last_error = f"the sink raised {type(exc).__name__}: {exc}"
             return RETRY, None
         return DELIVERED, None
+
+
+def decode_window(sink: Any, body: bytes) -> dict[str, Any] | None:
+    """The window in a spooled body, or None (with ``sink.last_error`` set) if it is unreadable."""
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        sink.last_error = f"unreadable window ({exc})"
+        return None
 
 
 class Shipper:

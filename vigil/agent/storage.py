@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from vigil.agent.shipper import DELIVERED, REJECTED, RETRY
+from vigil.agent.shipper import DELIVERED, REJECTED, RETRY, decode_window
 
 _POINT_FIELDS = (("stat", "stat"), ("class", "cls"), ("feature", "feature"), ("category", "category"))
 
@@ -251,10 +251,8 @@ class StoreSink:
         self.last_error = ""
 
     def __call__(self, body: bytes) -> tuple[str, float | None]:
-        try:
-            window = json.loads(body)
-        except ValueError as exc:
-            self.last_error = f"unreadable window ({exc})"
+        window = decode_window(self, body)
+        if window is None:
             return REJECTED, None
         from vigil.errors import InvalidInput
 

@@ -71,6 +71,25 @@ def _values(x: Any) -> np.ndarray:
     return arr
 
 
+class _Detector:
+    """What both detectors share: a growing set of series fed one value each per update."""
+
+    @property
+    def n_series(self) -> int:
+        raise NotImplementedError
+
+    def _grow(self, n: int) -> None:
+        raise NotImplementedError
+
+    def _padded(self, values: Any) -> np.ndarray:
+        """The update's values, one per known series (NaN where a series got none)."""
+        x = _values(values)
+        self._grow(len(x))
+        xs = np.full(self.n_series, np.nan)
+        xs[: len(x)] = x
+        return xs
+
+
 def _score(x: np.ndarray, centre: np.ndarray, spread: np.ndarray, min_change: float) -> np.ndarray:
     """(x - centre) / spread with the flat-baseline rule: spread 0 -> 0 or +-inf."""
     dev = x - centre
@@ -80,7 +99,7 @@ def _score(x: np.ndarray, centre: np.ndarray, spread: np.ndarray, min_change: fl
     return np.where(big, z, 0.0)
 
 
-class RobustZScore:
+class RobustZScore(_Detector):
     """Robust z-score against a rolling median: ``z = 0.6745 (x - median) / MAD``.
 
     The baseline is the median and the MAD (median absolute deviation) of the
@@ -139,11 +158,8 @@ class RobustZScore:
             self._n = np.concatenate([self._n, np.zeros(extra, dtype=np.int64)])
 
     def update(self, values: Any) -> Detection:
-        x = _values(values)
-        self._grow(len(x))
+        xs = self._padded(values)
         n_all = self.n_series
-        xs = np.full(n_all, np.nan)
-        xs[: len(x)] = x
         score = np.full(n_all, np.nan)
         centre = np.full(n_all, np.nan)
         spread = np.full(n_all, np.nan)
@@ -190,7 +206,7 @@ def _median(sorted_rows: np.ndarray, count: np.ndarray) -> np.ndarray:
     return (lo + hi) / 2.0
 
 
-class Ewma:
+class Ewma(_Detector):
     """EWMA control chart: ``z = (x - m) / s`` with exponentially weighted mean and variance.
 
     ``m <- m + alpha (x - m)`` and ``s^2 <- (1 - alpha) (s^2 + alpha (x - m)^2)``,
@@ -245,11 +261,7 @@ class Ewma:
             self._n = np.concatenate([self._n, np.zeros(extra, dtype=np.int64)])
 
     def update(self, values: Any) -> Detection:
-        x = _values(values)
-        self._grow(len(x))
-        n_all = self.n_series
-        xs = np.full(n_all, np.nan)
-        xs[: len(x)] = x
+        xs = self._padded(values)
         present = np.isfinite(xs)
         ready = present & (self._n >= self.min_history)
         std = np.sqrt(self._var)
