@@ -13,10 +13,19 @@ only" worker builds the same frames and nothing else, so the overhead of each
 tool shows. The orchestrator imports nothing heavy: a child's ``ru_maxrss``
 cannot start below its parent's footprint.
 
+One more vigil row, "from Parquet, chunked": a first worker writes the same
+frames to two Parquet files (row groups of vigil's chunk size) and exits; a
+fresh worker then profiles each file with ``profile(path)``, which streams it
+in chunks, and compares. Its peak RSS is that worker's: it never holds the
+frames, so it shows vigil's bounded-memory path beside the peers' in-memory
+peaks (not like for like: the peers were handed both frames in memory).
+
 Also: vigil ``compare`` of two 100-column snapshots (ms), and the numpy floor
 (one ``np.histogram`` per numeric column on fixed edges) against vigil's
-profile of one side. Prints one table to stdout, progress to stderr, and
-writes ``bench/results/drift.json``. Figures only: nothing is asserted.
+profile of one side, both single-threaded (vigil's in-memory profile starts
+no threads: numpy's sort and reductions run in the calling thread). Prints
+one table to stdout, progress to stderr, and writes
+``bench/results/drift.json``. Figures only: nothing is asserted.
 
     python bench/drift.py                   # 100,000 and 1,000,000 rows (``make bench``)
     python bench/drift.py --quick           # 100,000 rows, one repetition
@@ -30,13 +39,17 @@ import json
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from text_table import align
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "drift.json"
@@ -59,6 +72,7 @@ TELEMETRY_OFF = {
 TOOLS = {
     "data": ("data only", "pandas", False),
     "vigil": ("vigil", "vigil-ml", False),
+    "parquet": ("vigil", "vigil-ml", False),  # the same, from Parquet files in chunks (see parquet_run)
     "evidently": ("Evidently", "evidently", True),
     "nannyml": ("NannyML", "nannyml", True),
     "whylogs": ("whylogs", "whylogs", True),
@@ -90,6 +104,56 @@ def _rows(text: str) -> int:
 
 
 # -- workers ---------------------------------------------------------------------------------------
+def parquet_write(rows: int, folder: str) -> dict[str, Any]:
+    """Write the seeded reference and current frames to ``folder`` as two Parquet files,
+    in row groups of vigil's chunk size (a streaming reader decodes one row group at a time)."""
+    from peers import drift_data
+
+    from vigil.profile.frame import CHUNK_ROWS
+
+    start = time.perf_counter()
+    for side in ("reference", "current"):
+        drift_data.frame(rows, side).to_parquet(Path(folder) / f"{side}.parquet", index=False,
+                                                row_group_size=CHUNK_ROWS)
+    return {"seconds": time.perf_counter() - start,
+            "mb": sum(f.stat().st_size for f in Path(folder).glob("*.parquet")) / 2 ** 20}
+
+
+def parquet_run(rows: int, folder: str) -> dict[str, Any]:
+    """vigil's measurement, with each side read from its Parquet file chunk by chunk by
+    ``profile(path)``: this process never holds a whole frame."""
+    import gc
+
+    from peers import drift_data, drift_tools
+
+    from vigil.drift import compare
+    from vigil.profile import profile
+    from vigil.profile.frame import CHUNK_ROWS
+
+    start = time.perf_counter()
+    drift_tools._vigil_import()
+    import pyarrow.parquet  # noqa: F401  (profile(path) would import it in the timed part)
+
+    out: dict[str, Any] = {"import_s": time.perf_counter() - start, "peak_after_import_mb": drift_tools._peak_mb()}
+    warm_ref, warm_cur = drift_data.frames(drift_tools.WARM_ROWS, seed_offset=1)
+    start = time.perf_counter()
+    drift_tools._vigil(warm_ref, warm_cur)
+    out["first_call_s"] = time.perf_counter() - start
+    del warm_ref, warm_cur
+    gc.collect()
+    out["peak_before_mb"] = drift_tools._peak_mb()
+    ref, cur = (str(Path(folder) / f"{side}.parquet") for side in ("reference", "current"))
+    state: dict[str, Any] = {}
+    phases, flagged = drift_tools._phased([
+        ("profile reference", lambda: state.setdefault("base", profile(ref))),
+        ("profile current", lambda: state.setdefault("cur", profile(cur, state["base"].schema))),
+        ("compare", lambda: compare(state["base"], state["cur"]).drifted_columns),
+    ])
+    out.update(phases=phases, flagged=flagged, seconds=sum(phases.values()), peak_mb=drift_tools._peak_mb(),
+               chunk_rows=CHUNK_ROWS, rows_profiled=state["base"].rows + state["cur"].rows)
+    return out
+
+
 def worker(spec: dict[str, Any]) -> dict[str, Any]:
     sys.path.insert(0, str(HERE))
     from peers import drift_tools
@@ -97,6 +161,10 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     kind = spec["kind"]
     if kind == "tool":
         return drift_tools.measure(spec["tool"], spec["rows"])
+    if kind == "parquet-write":
+        return parquet_write(spec["rows"], spec["dir"])
+    if kind == "parquet":
+        return parquet_run(spec["rows"], spec["dir"])
     if kind == "floor":
         return drift_tools.histogram_floor(spec["rows"], spec["reps"])
     if kind == "compare":
@@ -138,9 +206,12 @@ def summarize(tool: str, rows: int, reps: list[dict[str, Any]]) -> dict[str, Any
                flagged_every=[c for c in good[0]["flagged"] if all(c in r["flagged"] for r in good)],
                flagged_any=sorted({c for r in good for c in r["flagged"]}, key=lambda c: (c[0] != "x", c)),
                false_by_rep=[len([c for c in r["flagged"] if c not in EXPECTED]) for r in good])
-    for key in ("possible", "methods", "chunks", "chunk_alerts"):
+    for key in ("possible", "methods", "chunks", "chunk_alerts", "chunk_rows"):
         if key in good[0]:
             row[key] = good[0][key]
+    for key in ("peak_after_import_mb", "peak_before_mb"):
+        if key in good[0]:
+            row[key] = med(r[key] for r in good)
     return row
 
 
@@ -186,6 +257,8 @@ def table(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         name = (f"data only (pandas {r['version']})" if r["tool"] == "data"
                 else f"{r['label']} {r['version'] or '(not installed)'}")
+        if r["tool"] == "parquet":
+            name += ", from Parquet, chunked"
         if "error" in r:
             lines.append([_rows_label(r["rows"]), name, "0", "-", "", f"not run: {r['error']}"] + [""] * 6)
             continue
@@ -200,18 +273,10 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"{r['first_call_s']:.2f}" if r.get("first_call_s") is not None else "",
             f"{r['peak_mb']:,.0f}",
             f"{r['peak_mb'] / v['peak_mb']:.2f}" if v and timed else "",
-            f"{r['peak_mb'] - d['peak_mb']:+,.0f}" if d and timed else "",
+            f"{r['peak_mb'] - d['peak_mb']:+,.0f}" if d and timed and r["tool"] != "parquet" else "",
             hit, fp,
         ])
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    right = {2, 3, 4, 6, 7, 8, 9}
-    out = []
-    for i, line in enumerate(lines):
-        out.append("  ".join(c.rjust(w) if j in right else c.ljust(w)
-                             for j, (c, w) in enumerate(zip(line, widths))).rstrip())
-        if i == 0:
-            out.append("  ".join("-" * w for w in widths))
-    return "\n".join(out)
+    return align(lines, right={2, 3, 4, 6, 7, 8, 9})
 
 
 def targets(rows: list[dict[str, Any]], floors: dict[int, dict[str, Any]], many: dict[str, Any]) -> list[str]:
@@ -221,7 +286,7 @@ def targets(rows: list[dict[str, Any]], floors: dict[int, dict[str, Any]], many:
         return out
     n = sizes[-1]
     at = {r["tool"]: r for r in rows if r["rows"] == n and "error" not in r}
-    v, data = at.get("vigil"), at.get("data")
+    v, data, pq = at.get("vigil"), at.get("data"), at.get("parquet")
     peers = [at[p] for p in PEERS if p in at]
     label = f"{_rows_label(n)} x 22"
 
@@ -246,6 +311,13 @@ def targets(rows: list[dict[str, Any]], floors: dict[int, dict[str, Any]], many:
             vo = v["peak_mb"] - d
             out.append(f"  the same above the data-only process ({d:,.0f} MB): vigil {vo:+,.0f} MB vs {best} "
                        f"{over[best]:+,.0f} MB = {vo / over[best]:.2f}, {mark(vo < over[best] / 3)}")
+    if pq and peers:
+        lean = min(peers, key=lambda r: r["peak_mb"])
+        out.append(f"  vigil from Parquet, chunked ({pq['chunk_rows']:,}-row chunks, both sides streamed from files): "
+                   f"process peak {pq['peak_mb']:,.0f} MB (of which imports and the warm-up call "
+                   f"{pq['peak_before_mb']:,.0f} MB) vs {lean['label']} {lean['peak_mb']:,.0f} MB = "
+                   f"{pq['peak_mb'] / lean['peak_mb']:.2f}, {mark(pq['peak_mb'] < lean['peak_mb'] / 3)}; "
+                   f"not like for like: the peers were handed both frames in memory")
     if "ms" in many:
         out.append(f"vigil compare of two {many['columns']}-column snapshots ({many['numeric']} numeric, "
                    f"{many['categorical']} categorical) <= 100 ms: {many['ms']:.1f} ms (median of "
@@ -262,6 +334,7 @@ def targets(rows: list[dict[str, Any]], floors: dict[int, dict[str, Any]], many:
         cur, ref = vs["phases"]["profile current"], vs["phases"]["profile reference"]
         out.append(f"vigil profile of one side <= 3x the numpy floor at {_rows_label(size)}: floor "
                    f"{f:.3f} s ({floor['columns']} x np.histogram, fixed edges, median of {len(floor['reps'])}); "
+                   f"both single-threaded; "
                    f"current side (schema given, 22 columns) {cur:.2f} s = {cur / f:.1f}x, {mark(cur <= 3 * f)}; "
                    f"reference side (edges chosen) {ref:.2f} s = {ref / f:.1f}x")
     return out
@@ -274,6 +347,9 @@ End to end = profile reference + profile current + compare, including reading ea
 Peak RSS = ru_maxrss of that process (imports + both frames + the tool), nothing subtracted; 'data only' builds the
   frames and nothing else (numpy + pandas imported); 'above data-only' = peak - the data-only peak, MB (imports and
   the tool's working memory). x vigil = figure / vigil's at the same size (>1: vigil is faster / leaner).
+'from Parquet, chunked': vigil reads each side from a Parquet file written beforehand by another process (row groups
+  of its chunk size) with profile(path), which streams it in chunks; the process never holds a frame, so its peak
+  is imports + one chunk + the profiles, and 'above data-only' does not apply. Its time includes Parquet decoding.
 Repetitions (reps): vigil and data only {reps} each; a peer repeats (up to {reps}) only while one more process would
   keep its total at that size under {budget:.0f} s, so the slow peers ran once at the larger sizes. Figures are medians.
 Flags, by each tool's default rule. Expected: {expected}; every other column is unshifted.
@@ -342,11 +418,18 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     floors: dict[int, dict[str, Any]] = {}
     for n in sizes:
+        folder = tempfile.mkdtemp(prefix="vigil-drift-bench-") if "parquet" in tools else ""
+        if folder:
+            written = spawn({"kind": "parquet-write", "rows": n, "dir": folder}, args.timeout_s)
+            say(f"{_rows_label(n)} Parquet files: {written.get('mb', float('nan')):,.0f} MB written in "
+                f"{written.get('seconds', float('nan')):.1f} s {written.get('error', '')}")
         for tool in tools:
             results: list[dict[str, Any]] = []
             spent = 0.0
             for rep in range(1, reps + 1):
-                result = spawn({"kind": "tool", "tool": tool, "rows": n}, args.timeout_s)
+                spec = ({"kind": "parquet", "rows": n, "dir": folder} if tool == "parquet"
+                        else {"kind": "tool", "tool": tool, "rows": n})
+                result = spawn(spec, args.timeout_s)
                 results.append(result)
                 spent += result["process_s"]
                 if "error" in result:
@@ -357,6 +440,8 @@ def main(argv: list[str] | None = None) -> int:
                 if TOOLS[tool][2] and spent + result["process_s"] > args.peer_budget_s:
                     break  # another repetition would take this peer past its budget at this size
             rows.append(summarize(tool, n, results))
+        if folder:
+            shutil.rmtree(folder, ignore_errors=True)
         if "vigil" in tools:
             floors[n] = spawn({"kind": "floor", "rows": n, "reps": max(reps, 3)}, args.timeout_s)
             say(f"{_rows_label(n)} numpy floor: {floors[n].get('seconds', float('nan')):.3f} s "

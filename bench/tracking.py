@@ -37,6 +37,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from text_table import align
+
 # MLflow's telemetry is off unless told otherwise; both variables are read on import.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
@@ -453,15 +455,7 @@ def table(rows: list[dict[str, Any]]) -> str:
                 cells += ["-", "not run"]
         cells.append(_ratio(row["ratio"]) if "ratio" in row else "-")
         lines.append(cells)
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    right = {2, 4, 6}
-    out = []
-    for i, line in enumerate(lines):
-        out.append("  ".join(c.rjust(w) if j in right else c.ljust(w)
-                             for j, (c, w) in enumerate(zip(line, widths))).rstrip())
-        if i == 0:
-            out.append("  ".join("-" * w for w in widths))
-    return "\n".join(out)
+    return align(lines, right={2, 4, 6})
 
 
 NOTES = """\

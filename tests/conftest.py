@@ -12,9 +12,12 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import pytest
+
+from tests.fixtures import service_unavailable
 
 PG_SERVER = os.environ.get("VIGIL_TEST_PG_SERVER", "postgresql://127.0.0.1:5432/test")
 PG_USERS = ("postgres", "root")
@@ -41,22 +44,27 @@ def _pg_admin() -> tuple[Any, str]:
 
 
 def _pg_unavailable(why: str) -> NoReturn:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"PostgreSQL is required under CI=true but is unavailable: {why}", pytrace=False)
-    pytest.skip(f"PostgreSQL unavailable: {why}")
+    service_unavailable("PostgreSQL", why)
 
 
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """URL of a fresh PostgreSQL database for this test session."""
+@contextmanager
+def fresh_pg_database(prefix: str = "vigil_test") -> Iterator[str]:
+    """URL of a new PostgreSQL database, dropped (its connections closed) afterwards."""
     admin, admin_url = _pg_admin()
-    name = f"vigil_test_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
         try:
             yield admin_url.rsplit("/", 1)[0] + "/" + name
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """URL of a fresh PostgreSQL database for this test session."""
+    with fresh_pg_database() as url:
+        yield url
 
 
 @pytest.fixture

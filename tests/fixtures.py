@@ -6,8 +6,11 @@ and wrap it in an autouse fixture there.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -20,14 +23,14 @@ VIGIL_VARIABLES = (
 )
 
 
-@pytest.fixture
-def vigil_home(tmp_path: Path) -> Iterator[Path]:
-    """A fresh, empty VIGIL_HOME for this test; the default workspace is reopened around it.
+@contextmanager
+def workspace_at(home: Path) -> Iterator[Path]:
+    """``home`` as VIGIL_HOME (no other VIGIL_* setting) while the block runs; the default workspace
+    is reopened around it.
 
     The environment is restored *before* the last ``vigil.reload()``, so what runs after
-    the test (doctests included) sees the settings it had before.
+    (doctests included) sees the settings it had before.
     """
-    home = tmp_path / "vigil-home"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("VIGIL_HOME", str(home))
         for name in VIGIL_VARIABLES:
@@ -38,3 +41,17 @@ def vigil_home(tmp_path: Path) -> Iterator[Path]:
         finally:
             vigil.reload()  # flush and close the stores of this home while it is still configured
     vigil.reload()
+
+
+def service_unavailable(what: str, why: str) -> NoReturn:
+    """Skip a test whose service or tool is missing, except under ``CI=true``, where that fails the run."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{what} required under CI=true but unavailable: {why}", pytrace=False)
+    pytest.skip(f"{what} unavailable: {why}")
+
+
+@pytest.fixture
+def vigil_home(tmp_path: Path) -> Iterator[Path]:
+    """A fresh, empty VIGIL_HOME for this test (see :func:`workspace_at`)."""
+    with workspace_at(tmp_path / "vigil-home") as home:
+        yield home

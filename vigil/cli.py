@@ -114,6 +114,35 @@ def cmd_server(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ui(args: argparse.Namespace) -> int:
+    """``vigil ui``: the server with its dashboard on this workspace, opened in a browser."""
+    import threading
+    import time
+    import urllib.request
+    import webbrowser
+
+    from vigil.server.serve import config_from_args, serve
+
+    config = config_from_args(args)
+    host = "127.0.0.1" if config.host in ("0.0.0.0", "::") else config.host
+    url = f"http://{f'[{host}]' if ':' in host else host}:{config.port}/"
+    print(f"vigil dashboard: {url}  (Ctrl-C stops it)", flush=True)
+
+    def open_when_up() -> None:
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(url + "api/v1/health", timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        webbrowser.open(url)
+
+    if not args.no_browser:
+        threading.Thread(target=open_when_up, daemon=True).start()
+    serve(config)
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     import os
 
@@ -171,6 +200,11 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("server", help="run the collector server (agents post windows to it)")
     add_arguments(s)
     s.set_defaults(func=cmd_server)
+
+    u = sub.add_parser("ui", help="open the web dashboard on this workspace (the server, local interface)")
+    add_arguments(u)
+    u.add_argument("--no-browser", action="store_true", help="do not open a browser; just print the URL")
+    u.set_defaults(func=cmd_ui)
 
     x = sub.add_parser("export", help="send exported metric points to another system")
     x.add_argument("target", choices=["anodot"])

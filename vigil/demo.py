@@ -126,6 +126,33 @@ def drift_demo(console: Any) -> bool:
 STORIES = ("tracking", "drift", "runtime", "agent")
 
 
+def dashboard_check(console: Any) -> int:
+    """Render the dashboard's pages over the demo's data in-process; the number that answered 200."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # starlette's note about httpx
+            from fastapi.testclient import TestClient
+        from vigil.server.app import create_app
+        from vigil.server.config import ServerConfig
+    except ImportError:
+        console.print("dashboard: not installed (pip install 'vigil-ml[server]')")
+        return 0
+    from urllib.parse import quote
+
+    paths = ["/", "/experiments", f"/experiment?name={quote(EXPERIMENT)}", "/drift", "/agents", "/models",
+             "/datasets", "/jobs", "/alerts"]
+    ok = 0
+    with TestClient(create_app(ServerConfig(alert_channels=(), jsonl=False, anomaly=False))) as client:
+        for path in paths:
+            status = client.get(path).status_code
+            ok += status == 200
+            if status != 200:
+                console.print(f"[red]dashboard page {path} answered {status}")
+    return ok
+
+
 def run_demo(stories: tuple[str, ...] = STORIES) -> int:
     """Run the demo stories (all by default); 0 when every story held."""
     import vigil as om
@@ -148,6 +175,7 @@ def run_demo(stories: tuple[str, ...] = STORIES) -> int:
         from vigil.demo_agent import agent_demo
 
         held["agent"] = agent_demo(console)
+    pages = dashboard_check(console)
     ping = om.runtime.ping()
     console.rule("[bold]vigil demo: summary")
     for story, ok in held.items():
@@ -155,6 +183,9 @@ def run_demo(stories: tuple[str, ...] = STORIES) -> int:
     console.print(f"runtime node {ping['node']}, python {ping['python']}; done in "
                   f"{time.perf_counter() - started:.1f}s. Explore with: vigil experiments list  |  "
                   f"vigil experiments show {EXPERIMENT}  |  vigil jobs list")
+    if pages:
+        console.print(f"[bold]dashboard with this data:[/bold] run [cyan]vigil ui[/cyan] (or .venv/bin/vigil ui), "
+                      f"then open [link]http://127.0.0.1:8000/[/link]  ({pages} pages checked)")
     return 0 if all(held.values()) else 1
 
 

@@ -713,3 +713,38 @@ def test_postgresql_and_sqlite_return_identical_tables(
             for r in rows_:  # ids differ across backends only by where the experiment starts
                 r["id"] -= ids[0]
         assert sqlite_rows == pg_rows
+
+
+# -- aggregates for dashboards ---------------------------------------------------------------------
+def test_metric_summary_gives_count_min_max_and_last_per_run_and_key(store: Any) -> None:
+    exp = store.ensure_experiment("agg").id
+    other = store.ensure_experiment("other").id
+    store.append([event(exp, 1, key="loss", value_num=v, step=i) for i, v in enumerate([3.0, 1.0, 2.0])]
+                 + [event(exp, 2, key="loss", value_num=5.0), event(exp, 1, key="acc", value_num=0.5),
+                    event(exp, 1, event="param", key="lr", value_num=None, value_json="0.1"),
+                    event(other, 1, key="loss", value_num=-1.0)])
+    assert store.metric_summary(exp) == [(1, "acc", 1, 0.5, 0.5, 0.5), (1, "loss", 3, 1.0, 3.0, 2.0),
+                                         (2, "loss", 1, 5.0, 5.0, 5.0)]
+    assert store.metric_summary(store.ensure_experiment("empty").id) == []
+
+
+def test_metric_series_keeps_short_runs_whole_and_buckets_long_ones_keeping_extremes(store: Any) -> None:
+    exp = store.ensure_experiment("series").id
+    values = [math.sin(i / 7.0) * (1 + i % 13) for i in range(2000)]
+    store.append([event(exp, 1, key="loss", value_num=v, step=i) for i, v in enumerate(values)]
+                 + [event(exp, 2, key="loss", value_num=float(i), step=i) for i in range(5)]
+                 + [event(exp, 3, key="acc", value_num=1.0, step=None, dt=1000.0 + i) for i in range(3)])
+    rows = store.metric_series(exp, "loss", None, 100)
+    long = [r for r in rows if r[0] == 1]
+    short = [r for r in rows if r[0] == 2]
+    assert 50 <= len(long) <= 100
+    assert sum(r[5] for r in long) == 2000
+    assert min(r[3] for r in long) == min(values) and max(r[4] for r in long) == max(values)
+    assert [r[1] for r in long] == sorted(r[1] for r in long)
+    assert short == [(2, float(i), float(i), float(i), float(i), 1) for i in range(5)]
+    assert store.metric_series(exp, "loss", [2], 100) == short
+    # no step: the time is the x axis
+    assert [r[1] for r in store.metric_series(exp, "acc")] == [1000.0, 1001.0, 1002.0]
+    assert store.metric_series(exp, "nope") == []
+    for injection in INJECTIONS:
+        assert store.metric_series(exp, injection) == []

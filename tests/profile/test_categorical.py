@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -34,6 +35,21 @@ def test_buckets_tracked_other_new_and_missing():
 def test_values_are_compared_as_strings():
     counts, missing = value_counts(np.array([1, 1.0, "1", True, np.True_, np.int64(2), 2.5, None], dtype=object))
     assert counts == {"1": 3, "True": 2, "2": 1, "2.5": 1} and missing == 1
+
+
+@pytest.mark.parametrize("values", [
+    pd.Series(["a", None, np.nan, pd.NA, pd.NaT, float("nan"), "b", "a"], dtype=object),
+    pd.Series(["a", None, "b", None], dtype="string"),
+    pd.Series(["a", None, "b", "a", np.nan], dtype="category"),
+    pd.Series([1, None, 2, None, None], dtype="Int64"),
+    pd.Series([True, None, False], dtype="boolean"),
+    pd.Series(pd.to_datetime(["2024-01-01", None, "2024-01-02"])),
+    pd.Series([True, 1, None, np.nan, False, "x"], dtype=object),
+])
+def test_missing_is_what_isna_counts_and_every_row_is_counted_once(values):
+    counts, missing = value_counts(values)
+    assert missing == int(values.isna().sum())
+    assert sum(counts.values()) + missing == len(values)
 
 
 def test_spec_from_counts_ranks_by_frequency_and_keeps_the_rest_known():

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from tests.profile.checks import assert_numeric_equal, assert_sketch_ranks
 from vigil.errors import InvalidInput
 from vigil.profile import NumericProfile, choose_edges
+from vigil.profile.numeric import SORTED_SKETCH_MIN
 
 SPECIAL = st.sampled_from([np.nan, np.inf, -np.inf, None])
 VALUE = st.one_of(st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False), SPECIAL)
@@ -122,3 +123,44 @@ def test_size_does_not_grow_with_rows():
     print(f"NumericProfile JSON: {small} bytes for 10 rows, {large} bytes for 1,000,000 rows")
     assert large <= 64 * 1024
     assert large - small <= 16 * 1024  # the KLL sketch grows with log(n): a few KB
+
+
+def test_a_large_batch_equals_the_merge_of_its_small_parts():
+    """A batch of SORTED_SKETCH_MIN finite values or more reaches the sketch compacted at once
+    (vigil.profile.kll), smaller ones value by value: both give the same counts and moments, and
+    sketches within the bound."""
+    rng = np.random.default_rng(11)
+    x = rng.lognormal(size=50_000)
+    spots = rng.permutation(x.size)
+    x[spots[:500]], x[spots[500:550]], x[spots[550:580]] = np.nan, np.inf, -np.inf
+    edges = choose_edges(x[:5_000], bins=32)
+    whole = NumericProfile(edges).update(x)
+    assert whole.n >= SORTED_SKETCH_MIN
+    parts = [NumericProfile(edges).update(chunk) for chunk in np.array_split(x, 10)]
+    assert all(p.n < SORTED_SKETCH_MIN for p in parts)
+    merged = parts[0]
+    for p in parts[1:]:
+        merged = merged + p
+    assert_numeric_equal(whole, merged)
+    assert (whole.missing, whole.pos_inf, whole.neg_inf, whole.n) == (500, 50, 30, x.size - 580)
+    assert_sketch_ranks(whole, x)
+    assert_sketch_ranks(merged + whole, np.r_[x, x])
+
+
+@settings(max_examples=100, deadline=None)
+@given(VALUES, VALUES, VALUES)
+def test_merge_laws_hold_on_the_sorted_batch_path(xs, ys, zs):
+    """The merge laws again with every batch taking the sorted path (threshold 1)."""
+    import vigil.profile.numeric as numeric
+
+    saved = numeric.SORTED_SKETCH_MIN
+    numeric.SORTED_SKETCH_MIN = 1
+    try:
+        a, b, c = (NumericProfile(EDGES).update(np.array(v, dtype=object)) for v in (xs, ys, zs))
+        whole = NumericProfile(EDGES).update(np.array(xs + ys + zs, dtype=object))
+        assert_numeric_equal(a + b + c, whole)
+        assert_numeric_equal((a + b) + c, a + (b + c))
+        assert_numeric_equal(a + b, b + a)
+        assert_sketch_ranks(a + b + c, np.array(xs + ys + zs, dtype=np.float64))
+    finally:
+        numeric.SORTED_SKETCH_MIN = saved

@@ -175,3 +175,27 @@ def test_old_leases_are_pruned():
     om.jobs.put("x = 1", "j")
     om.jobs.drop("j")
     assert [m["name"] for m in events.list_meta(LEASE_KIND)] == ["weekly@20251229T000000Z"]
+
+
+def test_a_stored_schedule_that_never_comes_due_is_skipped_not_fatal(caplog):
+    """A job record holding a cron with no date (stored before such crons were refused) must not stop
+    the scheduler: that job is skipped with an error in the log, the others still run."""
+    import datetime as dt
+
+    import vigil as om
+    from vigil.runtime.jobs import KIND
+    from vigil.runtime.scheduler import Scheduler
+
+    om.jobs.create("print('fine')", "fine", schedule="every 1 minutes")
+    om.jobs.put("print('never')", "never")
+    meta = om.jobs.metadata("never")
+    from vigil.store import default_stores
+
+    stores = default_stores()
+    record = {k: v for k, v in meta.items() if k not in ("name", "version", "created")}
+    stores.events.put_meta(KIND, "never", {**record, "schedule": {"spec": "0 0 31 2 *", "cron": "0 0 31 2 *",
+                                                                  "since": 0.0}})
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=2)
+    due = Scheduler().due(later)
+    assert [name for name, _ in due] == ["fine"]
+    assert "never comes due" in caplog.text

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 import vigil as om
 from tests.server.factory import window
+from vigil.agent.storage import window_points
 from vigil.server.app import create_app
 from vigil.server.config import ServerConfig
 
@@ -45,8 +46,10 @@ def test_store_then_duplicate(client):
     assert (again.status_code, again.json()["stored"]) == (200, False)
     assert windows_in_store("a") == [w["window_id"]]
     exp = om.runtime.experiment("agents/a")
-    metrics = exp.data(run="all", event="metric", raw=True)
-    assert len(metrics) == len(w["points"])
+    assert exp.data(run="all", event="metric", raw=True) == []   # one row per window, not per point
+    assert len(window_points(exp)) == len(w["points"])
+    (stored,) = [r["value"] for r in exp.data(run="all", event="window", raw=True)]
+    assert stored == {k: v for k, v in w.items() if k != "sample"}
     sample = exp.restore_data("sample")
     assert sample["proba"].shape == (6, 3) and sample["labels"].tolist() == w["sample"]["labels"]
 
@@ -221,8 +224,12 @@ def test_prometheus_metrics(client):
 
 def test_every_route_is_documented(client):
     paths = set(client.get("/api/v1/openapi.json").json()["paths"])
-    assert paths == {"/api/v1/health", "/api/v1/windows", "/api/v1/agents", "/api/v1/agents/{agent_id}/series",
-                     "/api/v1/series", "/api/v1/agents/{agent_id}/alerts", "/metrics"}
+    collector = {"/api/v1/health", "/api/v1/windows", "/api/v1/agents", "/api/v1/agents/{agent_id}/series",
+                 "/api/v1/series", "/api/v1/agents/{agent_id}/alerts", "/metrics"}
+    dashboard = {f"/api/v1/ui/{name}" for name in (
+        "experiments", "runs", "events", "metric-series", "artifact", "monitors", "monitor", "distribution",
+        "agent-metrics", "alerts", "jobs", "jobs/run")}
+    assert paths == collector | dashboard
 
 
 def test_a_store_that_cannot_commit_gives_503_and_the_window_is_kept():
@@ -249,3 +256,46 @@ def test_a_store_that_cannot_commit_gives_503_and_the_window_is_kept():
                 break
         assert (r.status_code, r.json()["stored"]) == (200, False)
     assert windows_in_store("down") == [w["window_id"]]
+
+
+def test_windows_after_the_stored_ones_need_no_store_lookup(monkeypatch):
+    """After a restart the collector scans the agent's stored windows once; a window starting
+    later is new (no lookup), an earlier one is looked up, and still found when stored."""
+    with TestClient(create_app(ServerConfig(alert_channels=()))) as c:
+        for i in (0, 1, 2):
+            assert c.post("/api/v1/windows", json=window("scan", i)).status_code == 201
+    from vigil.store.sqlite import SqliteEventStore
+
+    lookups: list[str] = []
+    real = SqliteEventStore.has_event
+    monkeypatch.setattr(SqliteEventStore, "has_event",
+                        lambda self, exp_id, event, key: lookups.append(key) or real(self, exp_id, event, key))
+    app = create_app(ServerConfig(alert_channels=()))
+    with TestClient(app) as c:
+        assert c.post("/api/v1/windows", json=window("scan", 1)).status_code == 200   # looked up: stored before
+        agent = app.collector._agents["scan"]
+        deadline = time.monotonic() + 10
+        while agent.horizon_ms == float("inf") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert agent.horizon_ms == round(window("scan", 2)["start"] * 1000)
+        lookups.clear()
+        assert c.post("/api/v1/windows", json=window("scan", 5)).status_code == 201   # past the horizon
+        assert c.post("/api/v1/windows", json=window("scan", 5)).status_code == 200   # in memory
+        assert lookups == []
+        assert c.post("/api/v1/windows", json=window("scan", 2)).status_code == 200   # before it: looked up
+        assert c.post("/api/v1/windows", json=window("scan", -1)).status_code == 201  # ... and not found
+        assert lookups == [window("scan", 2)["window_id"], window("scan", -1)["window_id"]]
+    assert sorted(windows_in_store("scan")) == sorted(window("scan", i)["window_id"] for i in (-1, 0, 1, 2, 5))
+
+
+def test_ids_forgotten_from_memory_are_looked_up_again(monkeypatch):
+    app = create_app(ServerConfig(alert_channels=()))
+    monkeypatch.setattr(app.collector, "RECENT_IDS_PER_AGENT", 2)
+    with TestClient(app) as c:
+        for i in range(4):
+            assert c.post("/api/v1/windows", json=window("forget", i)).status_code == 201
+        agent = app.collector._agents["forget"]
+        assert len(agent.recent) == 2 and agent.horizon_ms >= round(window("forget", 1)["start"] * 1000)
+        again = c.post("/api/v1/windows", json=window("forget", 0))     # forgotten, found in the store
+        assert (again.status_code, again.json()["stored"]) == (200, False)
+    assert len(windows_in_store("forget")) == 4

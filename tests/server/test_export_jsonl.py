@@ -11,7 +11,14 @@ from hypothesis import strategies as st
 
 from tests.server.factory import window
 from vigil.errors import InvalidInput
-from vigil.export.jsonl import FIELDS, RotatingJsonlWriter, read_records, window_records
+from vigil.export.jsonl import (
+    FIELDS,
+    RotatingJsonlWriter,
+    encode_records,
+    encode_window,
+    read_records,
+    window_records,
+)
 
 
 def test_one_record_per_point_with_every_field(tmp_path):
@@ -86,3 +93,25 @@ def test_round_trip_any_text_and_non_finite_values(tmp_path_factory, records):
     for a, b in zip(records, back):
         expected = dict(a, value=a["value"] if math.isfinite(a["value"]) else None)
         assert b == expected
+
+
+label = st.none() | st.text(max_size=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.fixed_dictionaries({
+    "metric": st.sampled_from(["pred1", "accuracy"]), "stat": label, "class": label, "feature": label,
+    "category": label, "value": st.floats() | st.integers(-3, 3)}), max_size=5),
+    st.floats(), st.text(min_size=1, max_size=4))
+def test_encode_window_is_encode_records_of_window_records(points, end, agent):
+    w = {"agent_id": agent, "end": end, "points": points}
+    assert encode_window(w) == encode_records(window_records(w))
+    assert encode_window(w) == encode_window(w)  # and again, from the cache
+
+
+def test_write_encoded_counts_records_and_rotates(tmp_path):
+    writer = RotatingJsonlWriter(tmp_path, max_bytes=1024)
+    data = encode_window(window("a", 0))
+    assert writer.write_encoded(data * 3, 3 * len(window("a", 0)["points"])) == 3 * len(window("a", 0)["points"])
+    writer.close()
+    assert len(writer.files()) > 1 and sum(1 for _ in read_records(tmp_path)) == writer.records_written

@@ -10,6 +10,7 @@ import pytest
 
 import vigil as om
 from tests.server.factory import ServerProcess, free_port, request, retry_until, window
+from vigil.agent.storage import window_points
 from vigil.cli import main
 
 pytestmark = pytest.mark.slow
@@ -66,8 +67,10 @@ def test_sigkill_mid_stream_then_restart_every_window_exactly_once(vigil_home):
         exp = om.runtime.experiment(f"agents/{agent_id}")
         keys = [r["key"] for r in exp.data(run="all", event="window", raw=True)]
         assert sorted(keys) == sorted(window(agent_id, i)["window_id"] for i in range(per_agent)), agent_id
-        metrics = exp.data(run="all", event="metric", key="rows_seen", raw=True)
-        assert len(metrics) == per_agent   # no window half-written, none twice
+        points = window_points(exp, "rows_seen")
+        assert len(points) == per_agent   # no window half-written, none twice
+        samples = exp.data(run="all", event="data", key="sample", raw=True)
+        assert sorted(r["window_id"] for r in samples) == sorted(keys)   # each sample once, with its window
     assert exp.status(exp.latest_run) == "STOPPED"  # the restarted server ended its run cleanly
 
 

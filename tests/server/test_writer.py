@@ -114,3 +114,23 @@ def test_done_callbacks_run_once_committed_or_at_once():
     unit.add_done_callback(lambda: calls.append("after"))
     w.close()
     assert calls == ["before", "after"]
+
+
+def test_committed_units_let_go_of_their_rows_and_payload():
+    """The collector keeps committed units (to answer duplicates): they must not keep the windows alive."""
+    seen = []
+    w = UnitWriter(FlakySink(1), on_commit=lambda units: seen.extend((u.payload, list(u.rows)) for u in units))
+    w.start()
+    unit = Unit([(1,), (2,)], payload={"window": 1})
+    assert not unit.committed
+    w.submit(unit)
+    assert unit.wait(10) and unit.committed
+    w.flush()
+    assert seen == [({"window": 1}, [(1,), (2,)])]   # the hook saw them, after a failed commit too
+    assert unit.rows == [] and unit.payload is None
+    w.close()
+
+
+def test_wait_times_out_on_a_unit_never_committed():
+    unit = Unit([(1,)])
+    assert unit.wait(0.05) is False and not unit.committed

@@ -89,7 +89,9 @@ class MonitoringAgent:
         Default ``$VIGIL_HOME/spool/agent-<agent_id>``.
     spool_max_files, spool_max_bytes : int
         Bounds of the spool; beyond them the oldest windows are deleted
-        (counted ``spool_evicted``). Default 10,000 files, 256 MiB.
+        (drop-oldest: the newest window is always kept, live monitoring needs
+        it most), counted in ``totals()['spool_evicted']`` and reported as
+        ``dropped.spool_evicted`` in the next window. Default 10,000 files, 256 MiB.
     max_queue_rows : int
         Most rows waiting for the agent thread; beyond, batches are dropped
         (``overflow``), the host is never blocked. Default 200,000.
@@ -410,7 +412,9 @@ class MonitoringAgent:
 
     # -- introspection ------------------------------------------------------------------------
     def totals(self) -> dict[str, Any]:
-        """Counters since start: rows_seen, windows (closed), delivered, rejected, spooled, dropped.
+        """Counters since start: rows_seen, windows (closed), delivered, rejected, spooled,
+        spool_evicted (windows deleted, oldest first, to keep the spool within its bounds), and
+        dropped (rows and windows by reason, as reported in the windows).
 
         Examples
         --------
@@ -424,6 +428,7 @@ class MonitoringAgent:
             "delivered": s.delivered if s else 0,
             "rejected": s.rejected if s else 0,
             "spooled": len(self._spool.names()) if self._spool else 0,
+            "spool_evicted": self._spool.evicted if self._spool else 0,
             "dropped": dict(p.dropped) if p else {},
         }
 

@@ -123,7 +123,7 @@ class Alert:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict (non-finite numbers in details become None)."""
         data = asdict(self)
-        data["details"] = _jsonable(data["details"])
+        data["details"] = jsonable(data["details"])
         return data
 
 
@@ -166,17 +166,28 @@ class _Permanent(TransportError):
     retryable = False
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """A JSON-able copy: non-finite floats become None, numpy scalars numbers, datetimes epoch seconds,
+    anything else unknown its ``str``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> jsonable({'a': np.float32(1.5), 'b': [float('nan'), (1, 'x')], 3: np.int64(2)})
+    {'a': 1.5, 'b': [None, [1, 'x']], '3': 2}
+    """
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if value is None or isinstance(value, (str, int, bool)):
         return value
+    if hasattr(value, "timestamp") and callable(value.timestamp):  # datetime, pandas Timestamp
+        return float(value.timestamp())
     if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return _jsonable(value.item())
+        return jsonable(value.item())
     return str(value)
 
 
@@ -298,7 +309,7 @@ class WebhookChannel:
             return [{
                 "labels": labels,
                 "annotations": {"summary": alert.summary, "source": alert.source,
-                                "details": json.dumps(_jsonable(alert.details), sort_keys=True)},
+                                "details": json.dumps(jsonable(alert.details), sort_keys=True)},
                 "startsAt": _iso(alert.fired_at),
             }]
         return alert.to_dict()
@@ -389,7 +400,7 @@ class EmailChannel:
         lines = [alert.summary, "", f"severity: {alert.severity}", f"source:   {alert.source}",
                  f"fired at: {_iso(alert.fired_at)}"]
         lines += [f"{k}: {v}" for k, v in sorted(alert.labels.items())]
-        lines += ["", json.dumps(_jsonable(alert.details), indent=2, sort_keys=True)]
+        lines += ["", json.dumps(jsonable(alert.details), indent=2, sort_keys=True)]
         msg.set_content("\n".join(lines))
         return msg
 

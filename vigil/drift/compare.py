@@ -132,7 +132,7 @@ def _categorical_rows(name: str, a: Any, b: Any, th: Thresholds, a_defines_schem
     cb = np.r_[full_b[:-2], full_b[-2:].sum()]
     chi = stats.chi2_contingency(ca, cb)
     tv = stats.total_variation(ca, cb)
-    ci = stats.total_variation_ci(ca, cb, th.alpha)
+    ci = stats.total_variation_ci(ca, cb, th.alpha, homogeneity_p=chi.p_value)
     rows = [_row(name, "categorical", "distribution", chi.statistic, "total_variation", tv, ci, chi.p_value,
                  th.min_tv, int(ca.sum()), int(cb.sum()), dof=chi.dof, cramers_v=chi.cramers_v,
                  psi=stats.psi(ca, cb), js=stats.jensen_shannon(ca, cb))]

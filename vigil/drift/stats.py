@@ -187,14 +187,21 @@ def total_variation(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def total_variation_ci(a: np.ndarray, b: np.ndarray, alpha: float = 0.05, reps: int = 300,
-                       seed: int = 0) -> tuple[float, float]:
-    """Basic (reflected) bootstrap interval of the total variation distance.
+                       seed: int = 0, homogeneity_p: float | None = None) -> tuple[float, float]:
+    """Basic (reflected) bootstrap interval of the total variation distance, with 0
+    included whenever the test of equal distributions does not reject.
 
     The plug-in distance is biased upwards (noise always adds distance), so the
     percentile interval sits above the truth; reflecting the bootstrap quantiles
-    around the estimate corrects most of that bias. Measured coverage of the 95%
-    interval at n = 5,000 per side: about 93% at a distance of 0.03 and 0.1, and
-    about 85% when the distributions are equal (tests/drift/test_stats.py).
+    around the estimate corrects most of that bias, but not at the boundary
+    TV = 0, where the bootstrap alone covered about 85%. There the interval is
+    the inversion of a test: TV = 0 is the hypothesis the chi-square test of
+    homogeneity (:func:`chi2_contingency`, or ``homogeneity_p`` if already
+    computed) examines, so the lower end is 0 unless that test rejects at
+    ``alpha``, and the interval misses 0 no more often than the test's level.
+    Widening only ever adds coverage. Measured coverage of the 95% interval at
+    n = 5,000 per side: about 93% at distances 0.03 and 0.1, and at least 95%
+    at 0 (tests/drift/test_stats.py).
     """
     a = np.asarray(a, np.int64)
     b = np.asarray(b, np.int64)
@@ -208,6 +215,10 @@ def total_variation_ci(a: np.ndarray, b: np.ndarray, alpha: float = 0.05, reps: 
     est = total_variation(a, b)
     low = 2 * est - float(np.quantile(tv, 1 - alpha / 2))
     high = 2 * est - float(np.quantile(tv, alpha / 2))
+    if low > 0:
+        p = chi2_contingency(a, b).p_value if homogeneity_p is None else homogeneity_p
+        if not p <= alpha:
+            low = 0.0
     return max(0.0, low), min(1.0, max(high, est))
 
 

@@ -32,6 +32,7 @@ from vigil.errors import InvalidInput, NotFound, invalid
 log = logging.getLogger(__name__)
 
 FIELDS = ("t", "agent_id", "metric", "stat", "class", "feature", "category", "value")
+_DUMPS = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False).encode
 
 
 def window_records(window: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -51,6 +52,46 @@ def window_records(window: Mapping[str, Any]) -> list[dict[str, Any]]:
              "value": p.get("value")} for p in window["points"]]
 
 
+_LINE_MIDDLES: dict[tuple[Any, ...], str] = {}  # (agent, metric, labels) -> the line between "t" and "value"
+_MAX_MIDDLES = 100_000
+
+
+def encode_window(window: Mapping[str, Any]) -> bytes:
+    """The JSON Lines of a window's points: ``encode_records(window_records(window))``, faster.
+
+    The text between ``t`` and ``value`` is the same in every window for a
+    series, so it is built once per series (a bounded cache) and each line is
+    only joined from its parts.
+
+    Examples
+    --------
+    >>> w = {'agent_id': '1', 'end': 60.0, 'points': [
+    ...     {'metric': 'pred1', 'stat': 'mean', 'class': None, 'feature': None, 'category': None, 'value': 0.9}]}
+    >>> encode_window(w) == encode_records(window_records(w))
+    True
+    """
+    t = _clean(float(window["end"]))
+    agent = window["agent_id"]
+    head = '{"t":' + ("null" if t is None else repr(t))
+    parts: list[str] = []
+    middles = _LINE_MIDDLES
+    for p in window["points"]:
+        key = (agent, p["metric"], p.get("stat"), p.get("class"), p.get("feature"), p.get("category"))
+        middle = middles.get(key)
+        if middle is None:
+            middle = "," + _DUMPS(dict(zip(FIELDS[1:-1], key)))[1:-1] + ',"value":'
+            if len(middles) >= _MAX_MIDDLES:
+                middles.clear()
+            middles[key] = middle
+        value = p.get("value")
+        if type(value) is float:
+            text = repr(value) if math.isfinite(value) else "null"
+        else:
+            text = _DUMPS(_clean(value))
+        parts.append(head + middle + text + "}")
+    return ("\n".join(parts) + "\n").encode("utf-8") if parts else b""
+
+
 def _clean(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -65,7 +106,7 @@ def encode_records(records: Iterable[Mapping[str, Any]]) -> bytes:
     >>> encode_records([{'t': 1.0, 'agent_id': 'a', 'metric': 'm', 'value': float('nan')}])
     b'{"t":1.0,"agent_id":"a","metric":"m","stat":null,"class":null,"feature":null,"category":null,"value":null}\\n'
     """
-    dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False).encode
+    dumps = _DUMPS
     lines = [dumps({k: _clean(r.get(k)) for k in FIELDS}) for r in records]
     return ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
 
@@ -153,7 +194,12 @@ class RotatingJsonlWriter:
         rows = list(records)
         if not rows:
             return 0
-        data = encode_records(rows)
+        return self.write_encoded(encode_records(rows), len(rows))
+
+    def write_encoded(self, data: bytes, n_records: int) -> int:
+        """Append ``n_records`` whole lines already encoded (:func:`encode_records`, :func:`encode_window`)."""
+        if not data:
+            return 0
         with self._lock:
             now = self._clock()
             period = int(now // self.rotate_s) if self.rotate_s else 0
@@ -167,8 +213,8 @@ class RotatingJsonlWriter:
                 while view:
                     view = view[os.write(self._fd, view):]  # type: ignore[arg-type]
                 self._size += len(part)
-            self.records_written += len(rows)
-        return len(rows)
+            self.records_written += n_records
+        return n_records
 
     def close(self) -> None:
         with self._lock:

@@ -21,7 +21,11 @@ MAX_NEW_EXAMPLES = 20
 
 
 def value_counts(values: Any) -> tuple[dict[str, int], int]:
-    """Counts of the non-missing values as strings, and the missing count."""
+    """Counts of the non-missing values as strings, and the missing count.
+
+    ``value_counts`` leaves out exactly what ``isna`` counts (None, NaN, NaT,
+    ``pd.NA``), so the missing count is the rows it did not count: no second pass.
+    """
     import pandas as pd
 
     series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values, dtype=object))
@@ -36,12 +40,11 @@ def value_counts(values: Any) -> tuple[dict[str, int], int]:
             for part in (series[flags], series[~flags]):
                 for name, n in value_counts(part)[0].items():
                     out[name] = out.get(name, 0) + n
-            return out, int(series.isna().sum())
+            return out, len(series) - sum(out.values())
     for key, n in zip(counts.index.tolist(), counts.to_numpy().tolist()):
         name = _label(key)
         out[name] = out.get(name, 0) + int(n)
-    missing = int(series.isna().sum())
-    return out, missing
+    return out, len(series) - int(counts.sum())
 
 
 def _bool_or_binary(key: Any) -> bool:

@@ -178,12 +178,11 @@ class Profiler:
         self.seen: set[str] = set()
         self.extra: set[str] = set()
 
-    def _kind(self, frame: Any, column: str) -> str:
+    def _kind(self, column: str, dtype: Any) -> str:
         if column in self.force_categorical:
             return "categorical"
         if column in self.force_numeric:
             return "numeric"
-        dtype = frame[column].dtype
         if dtype.kind in "iuf":
             return "numeric"
         if dtype.kind == "M" or str(dtype).startswith("datetime"):
@@ -191,42 +190,54 @@ class Profiler:
         return "categorical"
 
     def update(self, frame: Any) -> Profiler:
-        import pandas as pd
-
         frame = _as_frame(frame)
         frame.columns = [str(c) for c in frame.columns]
         if frame.columns.has_duplicates:
             dupes = sorted(set(frame.columns[frame.columns.duplicated()]))
             raise InvalidInput(f"profile: column names must be unique (as strings); got duplicates {dupes}")
         if self.order is None:  # baseline: the first chunk fixes kinds and numeric edges
-            self.order = list(frame.columns)
-            numeric = {}
-            for col in self.order:
-                if self._kind(frame, col) == "numeric":
-                    numeric[col] = choose_edges(_floats(frame[col]), self.bins)
-            self._edges = numeric
+            columns: list[str] = list(frame.columns)
+            self.begin(columns)
+            for col in columns:
+                self.define(col, frame[col])
         offset = self.rows
         self.rows += len(frame)
         for col in frame.columns:
-            if col not in self.order:
-                self.extra.add(col)
-                continue
-            self.seen.add(col)
-            values = frame[col]
-            if self._is_numeric(col):
-                if col not in self.numeric:
-                    self.numeric[col] = NumericProfile(self._edges_of(col))
-                self.numeric[col].update(_floats(values))
-            else:
-                series = values if isinstance(values, pd.Series) else pd.Series(values)
-                counts, missing = value_counts(series)
-                _add_counts(self.cat_counts.setdefault(col, {}), counts)
-                self.cat_missing[col] = self.cat_missing.get(col, 0) + missing
-                if self.split:
-                    sel, sel_missing = value_counts(series.iloc[offset % 2::2])
-                    _add_counts(self.cat_sel.setdefault(col, {}), sel)
-                    self.cat_sel_missing[col] = self.cat_sel_missing.get(col, 0) + sel_missing
+            self.update_column(col, frame[col], offset)
         return self
+
+    def begin(self, columns: list[str]) -> None:
+        """A baseline's columns, in order; :meth:`define` then fixes each one's kind and edges."""
+        self.order = columns
+        self._edges: dict[str, np.ndarray] = {}
+
+    def define(self, col: str, first: Any) -> None:
+        """Fix a baseline column's kind, and its edges from ``first`` (its first chunk)."""
+        if self._kind(col, first.dtype) == "numeric":
+            self._edges[col] = choose_edges(_floats(first), self.bins)
+
+    def update_column(self, col: str, values: Any, offset: int) -> None:
+        """Add one column of a chunk whose first row is row ``offset`` of the data (the caller
+        counts the chunk's rows in ``self.rows``)."""
+        import pandas as pd
+
+        if col not in (self.order or ()):
+            self.extra.add(col)
+            return
+        self.seen.add(col)
+        if self._is_numeric(col):
+            if col not in self.numeric:
+                self.numeric[col] = NumericProfile(self._edges_of(col))
+            self.numeric[col].update(_floats(values))
+            return
+        series = values if isinstance(values, pd.Series) else pd.Series(values)
+        counts, missing = value_counts(series)
+        _add_counts(self.cat_counts.setdefault(col, {}), counts)
+        self.cat_missing[col] = self.cat_missing.get(col, 0) + missing
+        if self.split:
+            sel, sel_missing = value_counts(series.iloc[offset % 2::2])
+            _add_counts(self.cat_sel.setdefault(col, {}), sel)
+            self.cat_sel_missing[col] = self.cat_sel_missing.get(col, 0) + sel_missing
 
     def _is_numeric(self, col: str) -> bool:
         return col in (self.schema.numeric if self.schema else self._edges)
@@ -315,18 +326,6 @@ def _as_frame(data: Any) -> Any:
 def _chunks(data: Any, chunk_rows: int) -> Iterator[Any]:
     import pandas as pd
 
-    if isinstance(data, (str, os.PathLike)):
-        import pyarrow.parquet as pq
-
-        path = os.fspath(data)
-        if not os.path.exists(path):
-            raise InvalidInput(f"profile: data is a path but no such file exists: {path!r}")
-        # pre_buffer (pyarrow's default) reads the raw bytes of every row group up
-        # front: memory grows with the file. A buffered stream keeps it to a few chunks.
-        source = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
-        for batch in source.iter_batches(batch_size=chunk_rows):
-            yield batch.to_pandas()
-        return
     if isinstance(data, pd.DataFrame) and len(data) > chunk_rows * 2:
         for start in range(0, len(data), chunk_rows):
             yield data.iloc[start:start + chunk_rows]
@@ -338,6 +337,74 @@ def _chunks(data: Any, chunk_rows: int) -> Iterator[Any]:
         yield from data
         return
     yield data  # let _as_frame raise its clear error
+
+
+def _update_from_parquet(profiler: Profiler, path: str, chunk_rows: int) -> None:
+    """Profile a Parquet file one column at a time, in chunks of ``chunk_rows`` rows.
+
+    Arrow's reader holds about three times a column's decoded size while it
+    decodes it (raw pages, decompressed pages, values): reading every column
+    of a chunk at once holds that for all of them, and the chunk besides. So
+    consecutive row groups, up to ``chunk_rows`` rows or more, are read one
+    column at a time and that column is profiled in slices of ``chunk_rows``
+    before the next is read: memory holds one column of one run of row groups.
+    A row group of more than ``2 * chunk_rows`` rows is streamed in batches of
+    ``chunk_rows`` rows, all columns at once. ``pre_buffer`` (pyarrow's
+    default) would read the raw bytes of every row group up front: off, with
+    a buffered stream. A baseline's first chunk is the first ``chunk_rows``
+    rows either way, as for a frame in memory, so it gets the same edges.
+    """
+    import pyarrow.parquet as pq
+
+    source = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
+    meta = source.metadata
+    if meta.num_row_groups == 0:
+        profiler.update(source.schema_arrow.empty_table().to_pandas())
+        return
+    pandas_meta = source.schema_arrow.pandas_metadata or {}
+    index = {c for c in pandas_meta.get("index_columns", []) if isinstance(c, str)}  # restored as the index
+    names = [n for n in source.schema_arrow.names if n not in index]
+    if len(set(names)) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        raise InvalidInput(f"profile: column names must be unique (as strings); got duplicates {dupes}")
+
+    def columnwise(groups: list[int], rows: int) -> None:
+        offset = profiler.rows
+        first = profiler.order is None  # a baseline's first chunk: kinds and edges come from it
+        if first:
+            profiler.begin(names)
+        for name in names:
+            if name not in (profiler.order or ()):
+                profiler.extra.add(name)  # not in the schema: not even read
+                continue
+            column = source.read_row_groups(groups, columns=[name], use_threads=False).to_pandas(
+                split_blocks=True)[name]  # the file's pandas metadata gives the column its dtype
+            if first:
+                profiler.define(name, column.iloc[:chunk_rows])
+            for start in range(0, max(rows, 1), chunk_rows):  # an empty file still has its columns
+                profiler.update_column(name, column.iloc[start:start + chunk_rows], offset + start)
+            del column
+        profiler.rows += rows
+
+    run: list[int] = []
+    rows = 0
+    for group in range(meta.num_row_groups):
+        size = meta.row_group(group).num_rows
+        if size > 2 * chunk_rows:
+            if run:
+                columnwise(run, rows)
+                run, rows = [], 0
+            for batch in source.iter_batches(batch_size=chunk_rows, row_groups=[group], use_threads=False,
+                                             columns=names):
+                profiler.update(batch.to_pandas(split_blocks=True))
+            continue
+        run.append(group)
+        rows += size
+        if rows >= chunk_rows:
+            columnwise(run, rows)
+            run, rows = [], 0
+    if run:
+        columnwise(run, rows)
 
 
 def _is_dask(data: Any) -> bool:
@@ -416,6 +483,12 @@ def profile(data: Any, schema: Schema | None = None, *, bins: int = DEFAULT_BINS
     if _is_dask(data):
         return _profile_dask(data, schema, options)
     profiler = Profiler(schema, **options)
+    if isinstance(data, (str, os.PathLike)):
+        path = os.fspath(data)
+        if not os.path.exists(path):
+            raise InvalidInput(f"profile: data is a path but no such file exists: {path!r}")
+        _update_from_parquet(profiler, path, chunk_rows)
+        return profiler.result()
     for chunk in _chunks(data, chunk_rows):
         profiler.update(chunk)
     return profiler.result()

@@ -20,8 +20,11 @@ from typing import Any
 import numpy as np
 
 from vigil.errors import InvalidInput
+from vigil.profile.kll import sketch_of_sorted
 
 KLL_K = 200
+#: batches with at least this many finite values reach the sketch compacted at once (vigil.profile.kll)
+SORTED_SKETCH_MIN = 8192
 
 
 def _kll() -> Any:
@@ -97,33 +100,44 @@ class NumericProfile:
         return self.count == 0
 
     def update(self, values: Any) -> NumericProfile:
-        """Add a batch of values (array-like; None/NaN count as missing)."""
+        """Add a batch of values (array-like; None/NaN count as missing).
+
+        One sort of the batch serves every statistic: NaN sorts last and the
+        infinities next to it and first, so their counts are binary searches;
+        the bins are the ranks of the edges; a batch of ``SORTED_SKETCH_MIN``
+        finite values or more reaches the KLL sketch compacted in one pass
+        (:mod:`vigil.profile.kll`), a smaller one through ``update``.
+        """
         x = np.asarray(values, dtype=np.float64).ravel()
         if x.size == 0:
             return self
+        ordered = np.sort(x)
+        neg = int(np.searchsorted(ordered, -np.inf, side="right"))
+        pos_start, nan_start = (int(i) for i in np.searchsorted(ordered, [np.inf, np.nan], side="left"))
+        pos = nan_start - pos_start
         self.count += x.size
-        finite = x[np.isfinite(x)]
-        pos = neg = 0
-        if finite.size != x.size:
-            nan = int(np.isnan(x).sum())
-            pos = int((x == np.inf).sum())
-            neg = x.size - finite.size - nan - pos
-            self.missing += nan
-            self.pos_inf += pos
-            self.neg_inf += neg
-        sorted_ = np.sort(finite)
-        if sorted_.size:
-            mean = float(sorted_.mean())
-            dev = sorted_ - mean
-            self._add_moments(sorted_.size, mean, float(dev @ dev),
-                              float(sorted_[0]), float(sorted_[-1]))
-            self.sketch.update(sorted_)
-        below = np.searchsorted(sorted_, self.edges, side="left")
+        self.missing += x.size - nan_start
+        self.pos_inf += pos
+        self.neg_inf += neg
+        finite = ordered[neg:pos_start]
+        below = np.searchsorted(finite, self.edges, side="left")
         counts = np.empty(self.edges.size + 1, dtype=np.int64)
         counts[0] = below[0] + neg
         counts[1:-1] = np.diff(below)
-        counts[-1] = sorted_.size - below[-1] + pos
+        counts[-1] = finite.size - below[-1] + pos
         self.bins += counts
+        if finite.size:
+            if finite.size >= SORTED_SKETCH_MIN:
+                self.sketch.merge(sketch_of_sorted(finite, KLL_K))
+            else:
+                self.sketch.update(finite)
+            lo, hi = float(finite[0]), float(finite[-1])
+            mean = float(finite.mean())
+            # squared deviations in place (the sorted copy is ours and no longer needed), summed
+            # pairwise by numpy in this thread (a BLAS dot product may start threads of its own)
+            dev = np.subtract(finite, mean, out=finite)
+            m2 = float(np.add.reduce(np.multiply(dev, dev, out=dev)))
+            self._add_moments(finite.size, mean, m2, lo, hi)
         return self
 
     def _add_moments(self, n: int, mean: float, m2: float, lo: float, hi: float) -> None:

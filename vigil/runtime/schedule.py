@@ -60,6 +60,10 @@ def to_cron(schedule: str) -> str:
     '30 8 * * 1'
     >>> to_cron('every 5 minutes')
     '*/5 * * * *'
+    >>> to_cron('0 0 31 2 *')
+    Traceback (most recent call last):
+    ...
+    vigil.errors.InvalidInput: schedule: '0 0 31 2 *' never comes due (no such date); use a date that exists, like '0 0 28 2 *'
     >>> to_cron('sometimes')
     Traceback (most recent call last):
     ...
@@ -101,6 +105,11 @@ def to_cron(schedule: str) -> str:
         raise error from None
     fields = text.split()
     if len(fields) == 5 and _croniter().is_valid(text):
+        try:  # valid syntax may still name no date at all ('0 0 31 2 *'): such a job would never run
+            _croniter()(text, _dt.datetime.now(_dt.UTC)).get_next(float)
+        except ValueError:  # croniter's CroniterBadDateError
+            raise InvalidInput(f"schedule: {schedule!r} never comes due (no such date); use a date that exists, "
+                               "like '0 0 28 2 *'") from None
         return text
     raise error
 

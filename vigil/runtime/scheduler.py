@@ -18,6 +18,7 @@ once, now; with ``catchup=False`` only future due times count.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import socket
 import threading
@@ -27,6 +28,8 @@ from typing import Any
 
 from vigil.runtime.jobs import LEASE_KIND, Jobs
 from vigil.runtime.schedule import _croniter
+
+log = logging.getLogger("vigil.scheduler")
 
 UTC = dt.UTC
 
@@ -124,11 +127,16 @@ class Scheduler:
             name, cron = meta["name"], meta["schedule"]["cron"]
             seen.add(name)
             state = self._next.get(name)
-            if state is None or state[0] != cron:
-                state = (cron, self._first_due(meta, now))
-            if state[1] <= now:
-                out.append((name, state[1]))
-                state = (cron, _croniter()(cron, now).get_next(dt.datetime))  # missed ones: once
+            try:
+                if state is None or state[0] != cron:
+                    state = (cron, self._first_due(meta, now))
+                if state[1] <= now:
+                    out.append((name, state[1]))
+                    state = (cron, _croniter()(cron, now).get_next(dt.datetime))  # missed ones: once
+            except ValueError as exc:  # a stored cron that names no date (written before it was refused)
+                log.error("vigil scheduler: job %r has a schedule that never comes due (%r): %s; skipped",
+                          name, cron, exc)
+                continue
             self._next[name] = state
         for gone in set(self._next) - seen:
             del self._next[gone]

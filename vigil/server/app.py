@@ -14,6 +14,7 @@ endpoint                                   answer
 ``GET  /api/v1/series``                    ``?metric=accuracy&agents=a,b``: one series per agent
 ``GET  /metrics``                          Prometheus exposition of the latest windows
 ``GET  /api/v1/openapi.json``              the OpenAPI schema (``/api/v1/docs``: its UI)
+``GET  /`` and ``/api/v1/ui/...``           the web dashboard (:mod:`vigil.server.ui`)
 =========================================  ====================================================
 
 Errors are JSON ``{"detail": ...}``; for a bad payload or query, ``detail``
@@ -24,6 +25,7 @@ yields a 500.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -40,6 +42,8 @@ from vigil.server.collector import BadWindow, Collector, Unavailable
 from vigil.server.config import ServerConfig
 from vigil.server.schemas import AgentList, ErrorDetail, Health, Series, SeriesSet, Window, WindowAck
 from vigil.server.security import HEALTH_PATH, BearerAuth, BodyLimit
+
+log = logging.getLogger("vigil.server")
 
 AgentPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.\-]{1,64}$", description="agent id")]
 MetricQuery = Annotated[str, Query(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$", description="metric name")]
@@ -224,4 +228,12 @@ def _build_api(collector: Collector, config: ServerConfig) -> FastAPI:
         return api.openapi_schema
 
     api.openapi = openapi  # type: ignore[method-assign]
+    try:
+        import jinja2  # noqa: F401 - the dashboard's templates
+    except ImportError:
+        log.warning("vigil: the dashboard needs jinja2 and plotly: pip install 'vigil-ml[server]'")
+    else:
+        from vigil.server.ui.routes import add_dashboard
+
+        add_dashboard(api, collector, config)
     return api

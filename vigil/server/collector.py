@@ -2,13 +2,17 @@
 
 Write path of ``POST /api/v1/windows`` (:meth:`Collector.ingest`):
 
-1. validate the body (:class:`~vigil.server.schemas.Window`, then the
-   cross-field rules and :func:`vigil.agent.wire.problems`); 422 if bad;
+1. validate the body (:func:`~vigil.server.schemas.parse_window`: the rules
+   of :class:`~vigil.server.schemas.Window`, straight into dicts, then the
+   cross-field rules); 422 if bad;
 2. under the agent's lock: a window id seen by this process is a duplicate;
-   otherwise :func:`vigil.agent.storage.window_to_events` checks the store
-   for a ``window`` event with this id (a duplicate: nothing is written) or
-   logs the window into experiment ``agents/<agent_id>``, its rows captured
-   as one unit of the :class:`~vigil.server.writer.UnitWriter`;
+   otherwise, unless the window starts after every window the store held
+   when this process opened the agent (its *horizon*: no lookup needed),
+   the store is checked for a ``window`` event with this id (a duplicate:
+   nothing is written); a new window is logged into experiment
+   ``agents/<agent_id>`` by :func:`vigil.agent.storage.window_to_events` as
+   two rows (its sample, its window event with the points) captured as one
+   unit of the :class:`~vigil.server.writer.UnitWriter`;
 3. wait until that unit is committed (group commit with other windows: a
    commit waits up to ``commit_linger_s``, 5 ms, for more), then
    acknowledge: 201 ``{"stored": true}``. A duplicate is acknowledged with 200
@@ -20,8 +24,9 @@ of the server (``kill -9``) right after the answer. Exactly once: a window is
 committed whole or not at all, and its id is checked under a per-agent lock
 against this process's memory and the store; so a retried or concurrent copy
 is never stored twice, also across restarts. This holds with one collector
-per store; two collectors sharing a store could both store a window posted to
-each at the same instant.
+per store (and no server-less agent writing the same agent id); two
+collectors sharing a store could both store a window posted to each at the
+same instant.
 
 After the commit, a thread writes the JSON Lines export, updates the
 Prometheus gauges and runs the anomaly watch; alerts are delivered by another
@@ -34,11 +39,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import queue
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -49,7 +55,7 @@ from vigil.config import Settings
 from vigil.config import settings as current_settings
 from vigil.errors import InvalidInput, StoreError, VigilError
 from vigil.server.config import ServerConfig
-from vigil.server.schemas import Window, window_problems
+from vigil.server.schemas import parse_window, window_problems
 from vigil.server.writer import Unit, UnitWriter
 from vigil.store.base import EventQuery
 
@@ -75,10 +81,22 @@ class Unavailable(VigilError):
 
 @dataclass
 class _Agent:
+    """An agent's experiment and what this process knows of its window ids.
+
+    ``recent`` holds every id this process stored or found stored (until
+    evicted). ``horizon_ms``: a window starting after it cannot be in the store
+    unless it is in ``recent`` (it is the latest start among the windows stored
+    before this process opened the agent, and among the ids evicted from
+    ``recent``), so it needs no store lookup. Infinite until the store has been
+    scanned.
+    """
+
     agent_id: str
     exp: Any
     lock: threading.Lock
     recent: OrderedDict[str, Unit | None]
+    horizon_ms: float = math.inf
+    evicted_ms: float = -math.inf
 
 
 @dataclass
@@ -88,6 +106,14 @@ class _Index:
     last_id: int = 0
     windows: int = 0
     last_end: float | None = None
+
+
+def _start_ms(window_id: str) -> float:
+    """The start (epoch ms) in a window id ``agent_id:start_ms``; +inf if it has none (look such windows up)."""
+    try:
+        return float(int(window_id.rsplit(":", 1)[1]))
+    except (IndexError, ValueError):
+        return math.inf
 
 
 class Collector:
@@ -135,7 +161,9 @@ class Collector:
         settings = self.settings or current_settings()
         events = open_event_store(settings.store_url)
         objects = open_object_store(settings.artifacts_url, dict(settings.artifacts_options))
-        self.writer = UnitWriter(events.append, on_commit=self._after_commit, linger_s=cfg.commit_linger_s)
+        # two rows per window (its sample and its window event): at most ~20,000 windows wait in memory
+        self.writer = UnitWriter(events.append, on_commit=self._after_commit, linger_s=cfg.commit_linger_s,
+                                 max_pending_rows=40_000)
         self.stores = Stores(settings, events, objects, self.writer)  # type: ignore[arg-type]
         if cfg.jsonl:
             folder = cfg.jsonl_dir or settings.home / "exports" / "jsonl"
@@ -193,22 +221,22 @@ class Collector:
 
     # -- write path --------------------------------------------------------------------------
     def parse(self, body: bytes) -> dict[str, Any]:
-        """The window in ``body`` as a wire-format dict; raises :class:`BadWindow`."""
-        from vigil.agent.wire import problems
+        """The window in ``body`` as a wire-format dict; raises :class:`BadWindow`.
 
+        The field rules of :class:`~vigil.server.schemas.Window` (checked by
+        :func:`~vigil.server.schemas.parse_window` straight into dicts), then the
+        cross-field rules; together they imply :func:`vigil.agent.wire.problems`
+        (tested), which is therefore not run again here.
+        """
         try:
-            window = Window.model_validate_json(body)
+            window = parse_window(body)
         except ValidationError as exc:
             raise BadWindow([{"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]}
                              for e in exc.errors(include_url=False, include_input=False)]) from None
         errors = window_problems(window)
         if errors:
             raise BadWindow(errors)
-        data = window.model_dump(by_alias=True)
-        wire = problems(data)
-        if wire:
-            raise BadWindow([{"loc": ["body"], "msg": m, "type": "value_error"} for m in wire])
-        return data
+        return window
 
     def ingest(self, body: bytes) -> tuple[bool, str]:
         """Store the window in ``body``: ``(True, id)`` if stored now, ``(False, id)`` for a duplicate.
@@ -250,10 +278,14 @@ class Collector:
             else:
                 from vigil.agent.storage import window_to_events
 
-                with writer.capture(payload=window) as unit:
+                # a window past the horizon is not in the store: no lookup needed
+                check = round(window["start"] * 1000) <= agent.horizon_ms
+                # what the exports and the anomaly watch need after the commit: not the sample
+                after = {k: v for k, v in window.items() if k != "sample"}
+                with writer.capture(payload=after) as unit:
                     try:
                         # False (and nothing written) when the store already has the window
-                        stored = window_to_events(agent.exp, window)
+                        stored = window_to_events(agent.exp, window, check_stored=check)
                     except InvalidInput as exc:
                         raise BadWindow([{"loc": ["body"], "msg": str(exc), "type": "value_error"}]) from None
                     except StoreError as exc:
@@ -280,15 +312,44 @@ class Collector:
                 exp = Runtime(self.stores).experiment(AGENT_PREFIX + agent_id)
                 exp.start()
                 agent = self._agents[agent_id] = _Agent(agent_id, exp, threading.Lock(), OrderedDict())
+                thread = threading.Thread(target=self._scan, args=(agent,), name=f"vigil-scan-{agent_id}",
+                                          daemon=True)
+                thread.start()
         return agent
+
+    def _scan(self, agent: _Agent, page: int = 500) -> None:
+        """Read the starts of the agent's stored windows, then set its horizon (see :class:`_Agent`)."""
+        try:
+            record = self.stores.events.find_experiment(AGENT_PREFIX + agent.agent_id)
+            latest = -math.inf
+            after = 0
+            while record is not None:
+                if self._closing:
+                    return
+                table = self.stores.events.query(EventQuery(record.id, events=("window",), after_id=after,
+                                                            limit=page))
+                for key in table.column("key").to_pylist():
+                    latest = max(latest, _start_ms(key))
+                if table.num_rows < page:
+                    break
+                after = table.column("id")[-1].as_py()
+        except Exception as exc:  # noqa: BLE001 - without the scan every window is looked up: slower, still right
+            log.warning("vigil: cannot scan the windows of agent %s (%s); each window is looked up in the store",
+                        agent.agent_id, exc)
+            return
+        with agent.lock:
+            agent.horizon_ms = max(latest, agent.evicted_ms)
 
     def _forget_old(self, agent: _Agent) -> None:
         recent = agent.recent
         while len(recent) > self.RECENT_IDS_PER_AGENT:
-            oldest = next(iter(recent.values()))
+            oldest_id, oldest = next(iter(recent.items()))
             if oldest is not None and not oldest.committed:
                 break  # never forget a window still being committed
             recent.popitem(last=False)
+            start = _start_ms(oldest_id)
+            agent.evicted_ms = max(agent.evicted_ms, start)
+            agent.horizon_ms = max(agent.horizon_ms, start)
 
     # -- after the commit --------------------------------------------------------------------
     def _after_commit(self, units: list[Unit]) -> None:
@@ -297,7 +358,7 @@ class Collector:
             self._post.put(windows)  # blocks when the post thread lags: back-pressure on commits
 
     def _post_loop(self) -> None:
-        from vigil.export.jsonl import window_records
+        from vigil.export.jsonl import encode_window
 
         while True:
             windows = self._post.get()
@@ -305,7 +366,8 @@ class Collector:
                 return
             try:
                 if self.jsonl is not None:
-                    self.jsonl.write([r for w in windows for r in window_records(w)])
+                    self.jsonl.write_encoded(b"".join(map(encode_window, windows)),
+                                             sum(len(w["points"]) for w in windows))
                 for w in windows:
                     self.gauges.update(w)
                     if self.watch is not None:
@@ -362,31 +424,44 @@ class Collector:
                 continue
             index = self._refresh(name, record.id)
             out.append({"agent_id": name[len(AGENT_PREFIX):], "experiment": name,
-                        "windows": index.windows, "last_window_end": index.last_end})
+                        "windows": index.windows, "last_window_end": index.last_end,
+                        "last_window_event_id": index.last_id})
         return out
 
     def series(self, agent_id: str, metric: str, since: float | None = None, until: float | None = None,
                **labels: str | None) -> list[dict[str, Any]] | None:
-        """Points ``{t, value, stat, class, feature, category}`` of a metric, by window end; None if no such agent."""
-        from vigil.runtime import Runtime
+        """Points ``{t, value, stat, class, feature, category}`` of a metric, by window end; None if no such agent.
+
+        Read from the agent's ``window`` events (:func:`vigil.agent.storage.points_of`).
+        """
+        from vigil.agent.storage import points_of
 
         name = AGENT_PREFIX + agent_id
-        if self.stores.events.find_experiment(name) is None:
+        self.flush()
+        record = self.stores.events.find_experiment(name)
+        if record is None:
             return None
-        exp = Runtime(self.stores).experiment(name)
-        filters: dict[str, Any] = {k: v for k, v in labels.items() if v is not None}
-        records = exp.data(run="all", event="metric", key=metric, raw=True, **filters)
-        points = []
-        for r in records:
-            t = r.get("window_end")
-            if not isinstance(t, (int, float)) or (since is not None and t < since) or (until is not None and t > until):
-                continue
-            value = r["value"]
-            points.append({"t": float(t), "value": value if isinstance(value, (int, float)) else None,
-                           "stat": r.get("stat"), "class": r.get("cls"), "feature": r.get("feature"),
-                           "category": r.get("category")})
-        points.sort(key=lambda p: p["t"])
-        return points
+        points = points_of(self._windows(record.id), metric, since, until, **labels)
+        return [{"t": p["t"], "value": p["value"], "stat": p["stat"], "class": p["class"], "feature": p["feature"],
+                 "category": p["category"]} for p in points]
+
+    def _windows(self, exp_id: int, page: int = 1000) -> Iterator[dict[str, Any]]:
+        """The stored windows of an experiment (values of its ``window`` events), in pages."""
+        after = 0
+        while True:
+            table = self.stores.events.query(EventQuery(exp_id, events=("window",), after_id=after, limit=page))
+            if table.num_rows == 0:
+                return
+            for text in table.column("value_json").to_pylist():
+                try:
+                    value = json.loads(text)
+                except (TypeError, ValueError):
+                    continue
+                if isinstance(value, dict):
+                    yield value
+            after = table.column("id")[-1].as_py()
+            if table.num_rows < page:
+                return
 
     def alerts(self, agent_id: str, limit: int = 100) -> list[dict[str, Any]] | None:
         """The latest ``alert`` events of an agent (newest last); None if no such agent."""

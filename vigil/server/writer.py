@@ -30,24 +30,36 @@ log = logging.getLogger(__name__)
 
 
 class Unit:
-    """Rows that are committed together; ``payload`` travels along for after-commit work."""
+    """Rows that are committed together; ``payload`` travels along for after-commit work.
 
-    __slots__ = ("rows", "payload", "_done", "_callbacks", "committed_at")
+    Once committed (and its after-commit work handed over), a unit drops its
+    rows and payload: the collector keeps committed units to answer
+    duplicates, and they should cost no memory. Light: a unit makes no lock
+    or event unless someone :meth:`wait` s on it.
+    """
+
+    __slots__ = ("rows", "payload", "_event", "_callbacks", "committed_at")
 
     def __init__(self, rows: list[tuple] | None = None, payload: Any = None) -> None:
         self.rows: list[tuple] = rows if rows is not None else []
         self.payload = payload
-        self._done = threading.Event()
-        self._callbacks: list[Callable[[], object]] | None = []
+        self._event: threading.Event | None = None
+        self._callbacks: list[Callable[[], object]] | None = []  # None once committed
         self.committed_at: float | None = None
 
     @property
     def committed(self) -> bool:
-        return self._done.is_set()
+        return self._callbacks is None
 
     def wait(self, timeout_s: float | None = None) -> bool:
         """Block until the unit is committed; False if ``timeout_s`` passed first."""
-        return self._done.wait(timeout_s)
+        with _callbacks_lock:
+            if self._callbacks is None:
+                return True
+            if self._event is None:
+                self._event = threading.Event()
+            event = self._event
+        return event.wait(timeout_s)
 
     def add_done_callback(self, fn: Callable[[], object]) -> None:
         """Call ``fn()`` once the unit is committed (at once if it is), on the writer thread."""
@@ -59,9 +71,11 @@ class Unit:
 
     def _set_committed(self, when: float) -> None:
         self.committed_at = when
-        self._done.set()
         with _callbacks_lock:
             callbacks, self._callbacks = self._callbacks, None
+            event = self._event
+        if event is not None:
+            event.set()
         for fn in callbacks or ():
             try:
                 fn()
@@ -252,6 +266,9 @@ class UnitWriter:
                 self._on_commit(units)
             except Exception:  # noqa: BLE001 - after-commit work must not stop the writer
                 log.exception("vigil: after-commit processing failed")
+        for unit in units:
+            unit.rows = []
+            unit.payload = None
         # flush() returns only once the after-commit work of these units is queued, so
         # a shutdown that flushes and then stops the export thread cannot overtake it
         with self._cond:

@@ -264,6 +264,9 @@ class PostgresEventStore(SqlEventStore):
         return cls(f"PostgreSQL store {self._shown}: {type(detail).__name__}: {text}")
 
     # -- primitives --------------------------------------------------------------------
+    def _floor(self, expr: Any) -> Any:
+        return sa.cast(sa.func.floor(expr), sa.Integer)  # PostgreSQL's CAST rounds
+
     def _statement(self, stmt: sa.Executable) -> list[tuple]:
         _, autocommit = self._engines()
         try:

@@ -31,7 +31,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from vigil.errors import InvalidInput, MissingDependency, UnsafeSerialization, describe, invalid
+from vigil.errors import (
+    InvalidInput,
+    MissingDependency,
+    StoreError,
+    UnsafeSerialization,
+    VigilError,
+    describe,
+    invalid,
+)
 
 #: Packages whose *classes* a skops file may use without the caller naming them (tree
 #: structures, KD-trees, distance metrics ...). Functions never qualify: a skops file can
@@ -66,6 +74,9 @@ def to_json(value: Any, who: str, arg: str) -> str:
         return json.dumps(value, default=jsonable, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"{who}: {arg} must be JSON-serializable; got {describe(value)} ({exc})") from None
+    except RecursionError:
+        raise InvalidInput(f"{who}: {arg} is nested too deeply to store as JSON; got a "
+                           f"{type(value).__name__} nested deeper than Python's recursion limit") from None
 
 
 def _is_estimator(obj: Any) -> bool:
@@ -139,6 +150,9 @@ def encode(obj: Any, *, allow_pickle: bool = False, who: str = "log_artifact") -
         return Encoded(json.dumps(obj, default=jsonable).encode(), "json")
     except (TypeError, ValueError):
         pass
+    except RecursionError:
+        raise InvalidInput(f"{who}: obj is nested too deeply to store as JSON; got a "
+                           f"{type(obj).__name__} nested deeper than Python's recursion limit") from None
     if allow_pickle:
         return _pickle(obj)
     raise InvalidInput(
@@ -175,15 +189,46 @@ def _trusted_class(name: str) -> bool:
     return isinstance(obj, type) and obj.__module__.split(".")[0] in TRUSTED_PACKAGES
 
 
+def _corrupt_errors() -> tuple[type[BaseException], ...]:
+    """What the loaders raise on bytes that are not what the record says (never VigilError)."""
+    import zipfile
+
+    errors: list[type[BaseException]] = [ValueError, TypeError, KeyError, IndexError, OSError, EOFError,
+                                         RecursionError, zipfile.BadZipFile]
+    pa = sys.modules.get("pyarrow")
+    if pa is not None:
+        errors.append(pa.ArrowException)
+    return tuple(errors)
+
+
 def decode(data: bytes, fmt: str, info: dict[str, Any] | None = None, *,
            allow_pickle: bool = False, trusted: Iterable[str] = ()) -> Any:
     """Load bytes written by :func:`encode`.
+
+    Bytes that are not what ``fmt`` says (damaged, or swapped by someone with
+    write access to the object store) raise :class:`~vigil.errors.StoreError`,
+    never the loader's own exception; pickles are refused without ``allow_pickle``.
 
     Examples
     --------
     >>> e = encode([1, 2]); decode(e.data, e.format)
     [1, 2]
+    >>> decode(b'PAR1 not really', 'parquet')  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    vigil.errors.StoreError: decode: the stored bytes are not valid parquet (ArrowInvalid: ...)
     """
+    try:
+        return _decode(data, fmt, info, allow_pickle=allow_pickle, trusted=trusted)
+    except VigilError:
+        raise
+    except _corrupt_errors() as exc:
+        text = " ".join(str(exc).split())[:200]
+        raise StoreError(f"decode: the stored bytes are not valid {fmt} ({type(exc).__name__}: {text})") from None
+
+
+def _decode(data: bytes, fmt: str, info: dict[str, Any] | None, *,
+            allow_pickle: bool, trusted: Iterable[str]) -> Any:
     info = info or {}
     if fmt == "json":
         return json.loads(data)

@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
 
-from vigil.errors import StoreConflict, StoreError
+from vigil.errors import InvalidInput, StoreConflict, StoreError
 from vigil.store import schema as s
 from vigil.store.base import (
     CORE_FILTER_FIELDS,
@@ -219,6 +219,68 @@ class SqlEventStore:
     def count(self, q: EventQuery) -> int:
         rows = self._statement(sa.select(sa.func.count()).select_from(s.events).where(*self._where(q)))
         return int(rows[0][0])
+
+    # -- aggregates (dashboards) -----------------------------------------------------------
+    def _floor(self, expr: Any) -> Any:
+        """floor() of a non-negative number as an integer (SQLite's CAST truncates)."""
+        return sa.cast(expr, sa.Integer)
+
+    def metric_summary(self, exp_id: int, event: str = "metric") -> list[tuple]:
+        """Per run and key of ``event`` rows: ``(run, key, count, min, max, last)``, computed in the store.
+
+        ``last`` is the value of the latest row (highest id). One grouped scan
+        of the ``(exp_id, event, run)`` index, whatever the number of events.
+        """
+        e = s.events.c
+        grouped = (
+            sa.select(e.run, e.key, sa.func.count().label("n"), sa.func.min(e.value_num).label("lo"),
+                      sa.func.max(e.value_num).label("hi"), sa.func.max(e.id).label("last_id"))
+            .where(e.exp_id == exp_id, e.event == event).group_by(e.run, e.key).subquery()
+        )
+        last = s.events.alias("last")
+        stmt = (
+            sa.select(grouped.c.run, grouped.c.key, grouped.c.n, grouped.c.lo, grouped.c.hi, last.c.value_num)
+            .join(last, last.c.id == grouped.c.last_id).order_by(grouped.c.run, grouped.c.key)
+        )
+        return [tuple(r) for r in self._statement(stmt)]
+
+    def metric_series(self, exp_id: int, key: str, runs: Sequence[int] | None = None, buckets: int = 1000,
+                      event: str = "metric") -> list[tuple]:
+        """A metric's values per run, reduced in the store to at most ``buckets`` rows per run.
+
+        The x axis is the step, or the time (``dt``) where a row has no step.
+        Returns ``(run, x, mean, min, max, count)`` rows ordered by run and x.
+        A run with at most ``buckets`` rows comes back row by row (count 1);
+        a longer one is cut into ``buckets`` equal spans of x, each giving its
+        mean x, mean, min and max value: the extremes survive the reduction.
+        """
+        if isinstance(buckets, bool) or not isinstance(buckets, int) or not 1 <= buckets <= 100_000:
+            raise InvalidInput(f"metric_series: buckets must be an int in 1..100000; got {buckets!r}")
+        e = s.events.c
+        x = sa.func.coalesce(sa.cast(e.step, sa.Float(precision=53)), e.dt)
+        conds: list[Any] = [e.exp_id == exp_id, e.event == event, e.key == key, e.value_num.is_not(None)]
+        if runs is not None:
+            conds.append(_equals_any(e.run, tuple(runs), _INT32))
+        bounds = self._statement(
+            sa.select(e.run, sa.func.count(), sa.func.min(x), sa.func.max(x)).where(*conds).group_by(e.run))
+        out: list[tuple] = []
+        short = [int(r) for r, n, _lo, _hi in bounds if n <= buckets]
+        if short:
+            rows = self._statement(sa.select(e.run, x, e.value_num, e.value_num, e.value_num, sa.literal(1))
+                                   .where(*conds, e.run.in_(short)).order_by(e.run, x, e.id))
+            out.extend(tuple(r) for r in rows)
+        for run, n, lo, hi in bounds:
+            if n <= buckets:
+                continue
+            span = (float(hi) - float(lo)) or 1.0
+            bucket = self._floor((x - float(lo)) * ((buckets - 1e-6) / span))
+            rows = self._statement(
+                sa.select(e.run, sa.func.avg(x), sa.func.avg(e.value_num), sa.func.min(e.value_num),
+                          sa.func.max(e.value_num), sa.func.count())
+                .where(*conds, e.run == int(run)).group_by(e.run, bucket).order_by(sa.func.avg(x)))
+            out.extend(tuple(r) for r in rows)
+        out.sort(key=lambda r: (r[0], r[1]))
+        return out
 
     # -- metadata ----------------------------------------------------------------------
     def put_meta(self, kind: str, name: str, record: dict[str, Any]) -> int:

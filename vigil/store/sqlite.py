@@ -14,7 +14,9 @@ transactions but never corrupts the file.
 from __future__ import annotations
 
 import os
+import shutil
 import threading
+import time
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -79,6 +81,31 @@ def compile_sql(stmt: Any) -> tuple[str, list[Any]]:
     return str(compiled), params
 
 
+def _enter_wal(cur: Any) -> None:
+    """Put the database in WAL mode (persistent: once set, later connections only read it).
+
+    SQLite answers "database is locked" to a journal-mode change racing another
+    connection's without calling the busy handler, so a new database opened by
+    several processes at once retries here, within the busy timeout.
+    """
+    deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
+    delay = 0.001
+    while True:
+        try:
+            mode = SqliteEventStore._run(cur, "PRAGMA journal_mode")
+            if mode and str(mode[0][0]).lower() == "wal":
+                return
+            SqliteEventStore._run(cur, "PRAGMA journal_mode=WAL")
+            return
+        except Exception as exc:  # noqa: BLE001 - only "locked" is retried
+            if "locked" not in str(exc) and "busy" not in str(exc).lower():
+                raise
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+
 class SqliteEventStore(SqlEventStore):
     """Event store in a local SQLite file (the embedded default).
 
@@ -116,14 +143,14 @@ class SqliteEventStore(SqlEventStore):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = adbc.connect(str(self.path), autocommit=True)
             cur = conn.cursor()
-            for pragma in (
-                f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}",
-                "PRAGMA journal_mode=WAL",
-                "PRAGMA synchronous=NORMAL",
-            ):
-                cur.execute(pragma)
-                if cur.description:
-                    cur.fetchall()
+            try:
+                self._run(cur, f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+                _enter_wal(cur)
+                self._run(cur, "PRAGMA synchronous=NORMAL")
+            except Exception as exc:  # noqa: BLE001 - driver errors become StoreError
+                cur.close()
+                conn.close()
+                raise _store_error(self.url, exc) from exc
             cur.close()
             self._local.conn = conn
             with self._all_lock:
@@ -163,10 +190,15 @@ class SqliteEventStore(SqlEventStore):
             self._run(cur, "BEGIN IMMEDIATE")
             try:
                 yield lambda stmt: self._run(cur, stmt)
+                self._run(cur, "COMMIT")
             except BaseException:
-                self._run(cur, "ROLLBACK")
+                # SQLite may have rolled back already (disk full, I/O error): a failing
+                # ROLLBACK must not hide the error that caused it
+                try:
+                    self._run(cur, "ROLLBACK")
+                except Exception:  # noqa: BLE001
+                    pass
                 raise
-            self._run(cur, "COMMIT")
         except StoreError:
             raise
         except Exception as exc:  # noqa: BLE001
@@ -248,4 +280,34 @@ class SqliteEventStore(SqlEventStore):
 
 def _store_error(url: str, exc: BaseException) -> StoreError:
     conflict = type(exc).__name__ == "IntegrityError" and "UNIQUE" in str(exc).upper()
-    return (StoreConflict if conflict else StoreError)(f"SQLite store {url}: {type(exc).__name__}: {exc}")
+    text = str(exc)
+    hint = _space_hint(url) if any(m in text.lower() for m in ("disk is full", "disk i/o error")) else ""
+    return (StoreConflict if conflict else StoreError)(f"SQLite store {url}: {type(exc).__name__}: {text}{hint}")
+
+
+def _space_hint(url: str) -> str:
+    """What may have made a write fail: free space on the device, the process's file-size limit.
+
+    Examples
+    --------
+    >>> _space_hint('sqlite:////tmp/none/v.db').startswith('; the disk may be full')
+    True
+    """
+    folder = sqlite_path(url).parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    parts = []
+    try:
+        parts.append(f"{shutil.disk_usage(folder).free:,} bytes free on {folder}")
+    except OSError:
+        pass
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        if soft != resource.RLIM_INFINITY:
+            parts.append(f"file-size limit (RLIMIT_FSIZE) {soft:,} bytes")
+    except (ImportError, OSError, ValueError):  # pragma: no cover - not POSIX
+        pass
+    detail = f" ({'; '.join(parts)})" if parts else ""
+    return f"; the disk may be full or a file-size limit reached{detail}: free space, then retry (buffered events are retried on their own)"

@@ -66,6 +66,8 @@ class BufferedWriter:
         self._committed = 0
         self._error: BaseException | None = None
         self.dropped = 0
+        #: commits the store refused and that were tried again later (the rows were kept)
+        self.retries = 0
         self._thread: threading.Thread | None = None
         self._closed = False
 
@@ -93,6 +95,11 @@ class BufferedWriter:
     @property
     def pending(self) -> int:
         return self._appended - self._committed
+
+    @property
+    def last_error(self) -> BaseException | None:
+        """The store's error while it refuses writes; None once a commit succeeds again."""
+        return self._error
 
     def flush(self, timeout_s: float | None = 120.0) -> None:
         """Block until every row appended before this call is committed."""
@@ -193,6 +200,7 @@ class BufferedWriter:
                     with self._lock:
                         self._buf[:0] = rows
                     self._error = exc
+                    self.retries += 1
                     log.warning("vigil: committing %d events failed (%s); retrying in %.2fs",
                                 len(rows), exc, backoff)
                     time.sleep(backoff)

@@ -326,7 +326,7 @@ class TrackingProvider:
         >>> float(exp.data(key='accuracy')['value'].iloc[-1])
         0.5
         """
-        if key not in self._keys_ok:
+        if type(key) is not str or key not in self._keys_ok:  # an unhashable key is no set member
             self._remember_key(_check_key("log_metric", key))
         v = value if type(value) is float else _metric_value("log_metric", value)
         if step is not None:
