@@ -166,6 +166,48 @@ def test_npz_bytes_reads_back_with_numpy(dtype, shape, fortran):
     assert zipfile.ZipFile(io.BytesIO(data)).testzip() is None
 
 
+def _sample_window(clock, tmp_path, rows: int) -> dict:
+    windows: list = []
+    agent = MonitoringAgent(n_classes=3, agent_id="w", sink=windows.append, spool_dir=tmp_path, clock=clock,
+                            max_buffer_size=rows)
+    rng = np.random.default_rng(0)
+    agent.collect_data(dirichlet(rows, 3), rng.normal(size=(rows, 4)), rng.integers(0, 3, rows))
+    agent.close()
+    return json.loads(json.dumps(windows[0]))     # as a collector receives it
+
+
+def sample_objects(exp) -> list[str]:
+    return [k for k in exp.stores.objects.list() if "/data/sample/" in k]
+
+
+@pytest.mark.parametrize("inline", [True, False], ids=["kept in the event", "one npz object"])
+def test_window_samples_restore_the_same_arrays_inline_or_as_an_object(clock, tmp_path, monkeypatch, inline):
+    from vigil.agent import storage
+
+    if not inline:  # a sample over the inline limit
+        monkeypatch.setattr(storage, "INLINE_SAMPLE_BYTES", 100)
+    window = _sample_window(clock, tmp_path, rows=40)
+    exp = vigil.runtime.experiment(f"samples/{inline}")
+    assert window_to_events(exp, window) is True
+    refs = exp.data(run="all", event="data", key="sample", raw=True)[0]["value"]
+    assert (refs["proba"]["$ref"].get("inline") is not None) is inline
+    assert (sample_objects(exp) == []) is inline
+    sample = exp.restore_data("sample")
+    assert sample["proba"].tolist() == window["sample"]["proba"]
+    assert sample["inputs"].tolist() == window["sample"]["inputs"]
+    assert sample["labels"].tolist() == window["sample"]["labels"]
+    assert sample["feature_names"] == window["sample"]["feature_names"]
+
+
+def test_damaged_inline_sample_bytes_are_a_store_error(clock, tmp_path):
+    exp = vigil.runtime.experiment("samples/damaged")
+    window_to_events(exp, _sample_window(clock, tmp_path, rows=5))
+    value = exp.data(run="all", event="data", key="sample", raw=True)[0]["value"]
+    value["proba"]["$ref"]["inline"] = "not base64 !"
+    with pytest.raises(vigil.errors.StoreError, match="damaged inline bytes"):
+        exp._resolve(value)
+
+
 def test_npz_bytes_refuses_object_arrays():
     with pytest.raises(vigil.errors.InvalidInput, match="dtype object"):
         npz_bytes({"x": np.array([{}, 1], dtype=object)})

@@ -299,3 +299,34 @@ def test_ids_forgotten_from_memory_are_looked_up_again(monkeypatch):
         again = c.post("/api/v1/windows", json=window("forget", 0))     # forgotten, found in the store
         assert (again.status_code, again.json()["stored"]) == (200, False)
     assert len(windows_in_store("forget")) == 4
+
+
+def test_only_windows_needing_no_store_io_are_admitted_on_the_http_thread(monkeypatch):
+    """A known agent's next window with a small numeric sample is stored without a thread hop;
+    a first window, a big sample or text inputs (object writes) go to an ingest thread."""
+    from vigil.agent import storage
+
+    app = create_app(ServerConfig(alert_channels=()))
+    threads: list[str] = []
+    real = app.collector.admit
+    monkeypatch.setattr(app.collector, "admit",
+                        lambda w: threads.append(threading.current_thread().name) or real(w))
+    text = window("io", 3)
+    text["sample"]["inputs"] = [["red", 1.0] for _ in text["sample"]["inputs"]]
+    with TestClient(app) as c:
+        assert c.post("/api/v1/windows", json=window("io", 0)).status_code == 201   # opens the agent
+        agent = app.collector._agents["io"]
+        deadline = time.monotonic() + 10
+        while agent.horizon_ms == float("inf") and time.monotonic() < deadline:  # its scan of the store
+            time.sleep(0.01)
+        assert c.post("/api/v1/windows", json=window("io", 1)).status_code == 201
+        monkeypatch.setattr(storage, "INLINE_SAMPLE_BYTES", 64)
+        assert c.post("/api/v1/windows", json=window("io", 2)).status_code == 201   # an npz object
+        monkeypatch.undo()
+        monkeypatch.setattr(app.collector, "admit", lambda w: threads.append(threading.current_thread().name)
+                            or real(w))
+        assert c.post("/api/v1/windows", json=text).status_code == 201             # Parquet
+    assert [t.startswith("vigil-ingest") for t in threads] == [True, False, True, True]
+    assert len(windows_in_store("io")) == 4
+    sample = om.runtime.experiment("agents/io").restore_data("sample", run="all", latest=False)[-1]
+    assert sample["inputs"].iloc[0].tolist() == ["red", 1.0]

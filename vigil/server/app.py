@@ -142,8 +142,12 @@ def _build_api(collector: Collector, config: ServerConfig) -> FastAPI:
         body = await request.body()
         loop = asyncio.get_running_loop()
         try:
-            # a few ingest threads (not one per request): less GIL contention between windows
-            stored, wid, unit = await loop.run_in_executor(collector.executor, collector.accept, body)
+            window = collector.parse(body)
+            if collector.admits_without_io(window):
+                # CPU only (no store I/O): here, with no thread hop or GIL hand-over
+                stored, wid, unit = collector.admit(window)
+            else:  # an agent's first window, or one the store must be asked about
+                stored, wid, unit = await loop.run_in_executor(collector.executor, collector.admit, window)
             if unit is not None and not unit.committed:
                 committed = loop.create_future()
                 unit.add_done_callback(lambda: loop.call_soon_threadsafe(_resolve, committed))

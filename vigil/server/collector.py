@@ -260,7 +260,25 @@ class Collector:
         Returns ``(stored, window_id, unit)``: acknowledge once ``unit`` (if not
         None) is committed. Raises :class:`BadWindow` or :class:`Unavailable`.
         """
-        window = self.parse(body)
+        return self.admit(self.parse(body))
+
+    def admits_without_io(self, window: Mapping[str, Any]) -> bool:
+        """Would :meth:`admit` take ``window`` without touching the store?
+
+        True for the usual window: of an agent this process has opened, starting
+        past its horizon (so no duplicate lookup), with a sample that is kept in
+        its event (no object write). The HTTP layer then admits it on its own
+        thread instead of handing it to an ingest thread: no thread hop, no GIL
+        hand-over, which is most of the cost of a small window.
+        """
+        from vigil.agent.storage import sample_kept_in_event
+
+        agent = self._agents.get(window["agent_id"])
+        return agent is not None and round(window["start"] * 1000) > agent.horizon_ms \
+            and sample_kept_in_event(window.get("sample"))
+
+    def admit(self, window: dict[str, Any]) -> tuple[bool, str, Unit | None]:
+        """Deduplicate and queue a window that :meth:`parse` returned (see :meth:`accept`)."""
         writer = self.writer
         if writer is None or self._closing:
             raise Unavailable("the collector is shutting down")

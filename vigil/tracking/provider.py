@@ -26,6 +26,8 @@ primitive              duty
 from __future__ import annotations
 
 import atexit
+import base64
+import binascii
 import hashlib
 import math
 import numbers
@@ -35,12 +37,12 @@ import time
 import traceback
 import uuid
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import pyarrow as pa
 
-from vigil.errors import InvalidInput, NotFound, describe, invalid
+from vigil.errors import InvalidInput, NotFound, StoreError, describe, invalid
 from vigil.store.base import EVENT_SCHEMA, EventQuery, RunRecord
 from vigil.store.names import check_field, check_name, key_path
 from vigil.store.serializers import EXTENSIONS, decode, encode, is_array_like, to_json
@@ -96,6 +98,17 @@ def _ref(value: Any) -> dict[str, Any] | None:
     if isinstance(value, dict) and set(value) == {"$ref"} and isinstance(value["$ref"], dict):
         return value["$ref"]
     return None
+
+
+def _ref_bytes(ref: Mapping[str, Any], get_object: Callable[[str], bytes]) -> bytes:
+    """The bytes a reference names: kept in the event itself (``inline``, base64) or an object's."""
+    inline = ref.get("inline")
+    if inline is None:
+        return get_object(ref["key"])
+    try:
+        return base64.b64decode(inline, validate=True)
+    except (TypeError, ValueError, binascii.Error) as exc:
+        raise StoreError(f"a stored reference holds damaged inline bytes: {exc}") from None
 
 
 class TrackingProvider:
@@ -485,7 +498,7 @@ class TrackingProvider:
     def _resolve(self, value: Any, allow_pickle: bool = False, trusted: Iterable[str] = ()) -> Any:
         ref = _ref(value)
         if ref is not None:
-            return decode(self._get_object(ref["key"]), ref["format"], ref,
+            return decode(_ref_bytes(ref, self._get_object), ref["format"], ref,
                           allow_pickle=allow_pickle, trusted=trusted)
         if isinstance(value, dict):
             return {k: self._resolve(v, allow_pickle, trusted) for k, v in value.items()}
