@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 
@@ -127,3 +129,13 @@ def test_a_monitoring_agent_ships_to_the_server(vigil_home, tmp_path):
         assert [p["value"] for p in points] == [1.0] * len(points) and len(points) == agents[0]["windows"]
     finally:
         server.stop()
+
+
+def test_the_server_process_collects_garbage_less_often_and_skips_startup_objects():
+    """tune_gc (called by serve) in a fresh interpreter: young threshold raised, imports frozen."""
+    code = ("import gc; from vigil.server.serve import tune_gc, GC_YOUNG_THRESHOLD; before = gc.get_threshold();"
+            "tune_gc(); after = gc.get_threshold();"
+            "assert after == (GC_YOUNG_THRESHOLD, *before[1:]), (before, after);"
+            "assert gc.get_freeze_count() > 10_000, gc.get_freeze_count(); print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
