@@ -71,4 +71,5 @@ def test_sigkill_mid_job_then_a_new_scheduler_neither_reruns_nor_skips(vigil_hom
     assert names == [f"sleepy@{d:%Y%m%dT%H%M%SZ}" for d in (due, due + dt.timedelta(minutes=5))]
     history = om.jobs.history("sleepy")
     print(f"killed run due {due:%H:%M}; history after restart: {history[['status']].to_dict('list')}")
-    assert history["status"].tolist()[-1] == "ok"
+    assert history["status"].tolist() == ["interrupted", "ok"]   # the killed run is on record, once
+    assert "ended without recording an outcome" in history["error"].iloc[0]

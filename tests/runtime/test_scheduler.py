@@ -63,6 +63,32 @@ def test_run_records_status_output_and_history():
         om.jobs.run("ok", timeout_s=-1)
 
 
+def test_a_run_without_an_outcome_is_running_while_its_runner_lives_then_interrupted():
+    """What a runner killed mid-job leaves (a ``job_started`` event, no ``job_run``) is on record."""
+    import socket
+
+    om.jobs.put("print('x')", "cut")
+    exp = om.runtime.experiment("jobs/cut")
+    exp.start()
+    exp.log_event("job_started", "cut", {"job": "cut", "started": 1.0, "pid": os.getpid(),
+                                         "node": socket.gethostname()})
+    exp.flush()
+    assert om.jobs.history("cut")["status"].tolist() == ["running"]       # this process still lives
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    exp.log_event("job_started", "cut", {"job": "cut", "started": 2.0, "pid": int(dead.stdout), "node":
+                                         socket.gethostname()})   # a second record of the run: first wins
+    exp.start()
+    exp.log_event("job_started", "cut", {"job": "cut", "started": 3.0, "pid": int(dead.stdout),
+                                         "node": socket.gethostname()})
+    exp.stop()
+    assert om.jobs.run("cut")["status"] == "ok"
+    history = om.jobs.history("cut")
+    assert history["run"].tolist() == [1, 2, 3]
+    assert history["status"].tolist() == ["running", "interrupted", "ok"]
+    assert f"pid {int(dead.stdout)}" in history["error"].iloc[1]
+
+
 def test_schedule_unschedule_and_put_keeps_the_schedule():
     om.jobs.create("x = 1", "etl", schedule="daily at 06:00")
     assert om.jobs.metadata("etl")["schedule"]["cron"] == "0 6 * * *"

@@ -330,3 +330,34 @@ def test_only_windows_needing_no_store_io_are_admitted_on_the_http_thread(monkey
     assert len(windows_in_store("io")) == 4
     sample = om.runtime.experiment("agents/io").restore_data("sample", run="all", latest=False)[-1]
     assert sample["inputs"].iloc[0].tolist() == ["red", 1.0]
+
+
+def test_the_fast_window_route_and_the_fastapi_route_answer_alike():
+    """POST /api/v1/windows is served by WindowRoute; the FastAPI route (what OpenAPI documents)
+    calls the same function: same statuses and bodies for new, duplicate, bad and non-JSON posts."""
+    answers = {}
+    for name, pick in (("fast", lambda app: app), ("fastapi", lambda app: app.api)):
+        app = create_app(ServerConfig(alert_channels=()))
+        with TestClient(pick(app)) as c:
+            w = window(f"route-{name}", 0)
+            bad = {**window(f"route-{name}", 1), "n_classes": 1}
+            got = [c.post("/api/v1/windows", json=w), c.post("/api/v1/windows", json=w),
+                   c.post("/api/v1/windows", json=bad),
+                   c.post("/api/v1/windows", content=b"x", headers={"Content-Type": "text/plain"})]
+        answers[name] = [(r.status_code, {k: v for k, v in r.json().items() if k != "window_id"},
+                          r.headers["content-type"]) for r in got]
+    assert [a[0] for a in answers["fast"]] == [201, 200, 422, 415]
+    assert answers["fast"] == answers["fastapi"]
+
+
+def test_an_unexpected_error_storing_a_window_is_a_500_and_the_server_goes_on(client, monkeypatch):
+    collector = client.app.collector
+
+    def broken(body):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(collector, "parse", broken)
+    r = client.post("/api/v1/windows", json=window("boom", 0))
+    assert r.status_code == 500 and "internal error" in r.json()["detail"]
+    monkeypatch.undo()
+    assert client.post("/api/v1/windows", json=window("boom", 0)).status_code == 201

@@ -4,7 +4,9 @@
 working folder, the workspace's ``VIGIL_*`` settings in the environment, a
 time limit) and records the run as a ``job_run`` event in the experiment
 ``jobs/<name>``: status (``ok``/``failed``/``timeout``), start, end, return
-code, the tail of stdout/stderr and the error. ``history`` reads them back.
+code, the tail of stdout/stderr and the error. A ``job_started`` event is
+logged (durably) before the script starts, so a run whose runner was killed
+shows in ``history`` as ``interrupted`` rather than not at all.
 A schedule (:mod:`vigil.runtime.schedule`) is kept in the job's record;
 ``vigil scheduler`` runs the jobs when they are due.
 
@@ -16,10 +18,12 @@ from __future__ import annotations
 import ast
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from vigil.errors import NotFound, invalid
@@ -30,6 +34,49 @@ KIND = "job"
 LEASE_KIND = "job-lease"
 MAX_OUTPUT_CHARS = 10_000
 _RECORD_FIELDS = ("name", "version", "created")
+
+
+_NODE = socket.gethostname()
+
+
+def job_runs(events: Iterable[tuple[int, str, Any]]) -> _List[dict[str, Any]]:
+    """One record per run, by run number, from ``(run, event, value)`` of ``job_started``/``job_run`` events.
+
+    A run's ``job_run`` (its outcome) wins; a run with only ``job_started`` is
+    ``running`` while the process that runs it lives (on this host), else
+    ``interrupted`` (killed before it could record an outcome).
+    """
+    by_run: dict[int, dict[str, Any]] = {}
+    for run, event, value in events:
+        if event == "job_run" or run not in by_run:
+            by_run[run] = {"run": run, **_outcome(event, value if isinstance(value, dict) else {})}
+    return [by_run[run] for run in sorted(by_run)]
+
+
+def _outcome(event: str, value: dict[str, Any]) -> dict[str, Any]:
+    if event == "job_run":
+        return value
+    pid, node = value.get("pid"), value.get("node")
+    alive = node == _NODE and isinstance(pid, int) and _alive(pid)
+    if node != _NODE:
+        status, error = "running", f"started on {node}; no outcome recorded yet"
+    elif alive:
+        status, error = "running", None
+    else:
+        status, error = "interrupted", f"the process that ran it (pid {pid}) ended without recording an outcome"
+    return {"status": status, "started": value.get("started"), "error": error}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def _tail(text: str) -> str:
@@ -155,6 +202,12 @@ class Jobs:
             raise invalid("jobs.run", "timeout_s", timeout_s, "a number of seconds > 0")
         self.stores.flush()  # the job reads what this process logged
         started = time.time()
+        # durable before the job starts: a runner killed mid-job (kill -9) leaves this run behind,
+        # which history() reports as "interrupted"
+        exp = self._experiment(name)
+        exp.start()
+        exp.log_event("job_started", name, {"job": name, "started": started, "pid": os.getpid(), "node": _NODE})
+        exp.flush()
         status, out, err = "ok", "", ""
         code: int | None = 0
         error: str | None = None
@@ -178,7 +231,8 @@ class Jobs:
         ended = time.time()
         record = {"job": name, "status": status, "started": started, "ended": ended, "duration_s": ended - started,
                   "returncode": code, "stdout": _tail(out), "stderr": _tail(err), "error": error}
-        self._log(name, record)
+        exp.log_event("job_run", name, record, status=record["status"])
+        exp.stop("STOPPED" if record["status"] == "ok" else "FAILED")
         return record
 
     def _experiment(self, name: str) -> Any:
@@ -186,21 +240,14 @@ class Jobs:
 
         return DefaultProvider(f"jobs/{name}", self.stores)
 
-    def _log(self, name: str, record: dict[str, Any]) -> None:
-        exp = self._experiment(name)
-        exp.start()
-        exp.log_event("job_run", name, record, status=record["status"])
-        exp.stop("STOPPED" if record["status"] == "ok" else "FAILED")
-
     def history(self, name: str):
         """A DataFrame of the runs of ``name``: status, started, ended, duration, return code, error, output."""
         import pandas as pd
 
         check_name(name, "jobs.history", "name")
         columns = ["run", "status", "started", "ended", "duration_s", "returncode", "error", "stdout", "stderr"]
-        records = self._experiment(name).data(run="all", event="job_run", raw=True)
-        frame = pd.DataFrame([{"run": r["run"], **{c: r["value"].get(c) for c in columns[1:]}} for r in records],
-                             columns=columns)
+        records = self._experiment(name).data(run="all", event=["job_started", "job_run"], raw=True)
+        frame = pd.DataFrame(job_runs((r["run"], r["event"], r["value"]) for r in records), columns=columns)
         for col in ("started", "ended"):
             frame[col] = pd.to_datetime(frame[col], unit="s", utc=True)
         return frame

@@ -327,14 +327,13 @@ class Catalog:
         if record is None:
             return []
         self.stores.flush()
-        rows = self.stores.events.query(EventQuery(record.id, events=("job_run",))).to_pylist()
-        out = []
-        for r in rows[::-1][:limit]:
-            value = _loads(r["value_json"])
-            if isinstance(value, dict):
-                out.append(clean({"run": r["run"], **{k: value.get(k) for k in (
-                    "status", "started", "ended", "duration_s", "returncode", "error", "stdout", "stderr")}}))
-        return out
+        from vigil.runtime.jobs import job_runs
+
+        rows = self.stores.events.query(EventQuery(record.id, events=("job_started", "job_run"))).to_pylist()
+        runs = job_runs((r["run"], r["event"], _loads(r["value_json"])) for r in rows)
+        return [clean({"run": run["run"], **{k: run.get(k) for k in (
+            "status", "started", "ended", "duration_s", "returncode", "error", "stdout", "stderr")}})
+            for run in runs[::-1][:limit]]
 
     def run_job(self, name: str) -> dict[str, Any]:
         """Run job ``name`` now (a subprocess, as ``vigil jobs run``); its run record."""
