@@ -40,6 +40,10 @@ class StoreError(VigilError):
     """A storage backend could not complete a read or a write."""
 
 
+class StoreFull(StoreError):
+    """The store is out of space (a full disk, a file-size limit): writes fail until space returns."""
+
+
 class StoreConflict(StoreError):
     """A write collided with a concurrent one (a unique key was taken): retrying may succeed."""
 

@@ -365,3 +365,15 @@ def test_dask_frames_are_profiled_per_partition_on_the_cluster(dask_client):
     assert_frames_equal(base, profile(df, base.schema))
     pids = dask_client.run(os.getpid)
     assert len(set(pids.values())) == 2 and os.getpid() not in pids.values(), "two worker processes"
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning", "error::numpy.exceptions.ComplexWarning")
+def test_complex_columns_are_refused_and_values_near_the_float_limit_give_an_infinite_spread():
+    with pytest.raises(InvalidInput, match=r"column 'z' holds complex numbers .*categorical="):
+        profile(pd.DataFrame({"z": [1 + 2j, 3j]}))
+    baseline = profile(pd.DataFrame({"z": [1.0, 2.0, 3.0]}))
+    with pytest.raises(InvalidInput, match="column 'z' holds complex numbers"):
+        profile(pd.DataFrame({"z": [1 + 2j, 3j]}), schema=baseline.schema)
+    assert profile(pd.DataFrame({"z": [1 + 2j, 3j]}), categorical=["z"]).rows == 2
+    huge = profile(pd.DataFrame({"a": [1e308, -1e308, 0.0]}))
+    assert huge.columns["a"].std == float("inf") and huge.columns["a"].mean == 0.0

@@ -140,6 +140,7 @@ ODD_FRAMES = [
 ]
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning", "error::numpy.exceptions.ComplexWarning")
 @pytest.mark.parametrize("data", ODD_FRAMES, ids=range(len(ODD_FRAMES)))
 def test_drift_snapshots_of_odd_data_work_or_refuse(data):
     from vigil.drift import DataDriftMonitor

@@ -130,7 +130,8 @@ def wasserstein_normalized(qa: np.ndarray, qb: np.ndarray, scale: float) -> floa
     """
     if qa.size == 0 or not np.all(np.isfinite(qa)) or not np.all(np.isfinite(qb)):
         return 0.0
-    return float(np.mean(np.abs(qa - qb)) / (scale if scale > 0 else 1.0))
+    with np.errstate(over="ignore"):  # quantiles near the float limit: a distance beyond it is inf
+        return float(np.mean(np.abs(qa - qb)) / (scale if scale > 0 else 1.0))
 
 
 @dataclass(frozen=True)

@@ -185,6 +185,8 @@ class Profiler:
             return "numeric"
         if dtype.kind in "iuf":
             return "numeric"
+        if dtype.kind == "c":
+            raise _complex(column, dtype)
         if dtype.kind == "M" or str(dtype).startswith("datetime"):
             return "numeric"
         return "categorical"
@@ -287,9 +289,18 @@ def _add_counts(acc: dict[str, int], counts: dict[str, int]) -> None:
         acc[k] = acc.get(k, 0) + n
 
 
+def _complex(column: Any, dtype: Any) -> InvalidInput:
+    # as real numbers they would lose their imaginary part
+    return InvalidInput(f"profile: column {column!r} holds complex numbers ({dtype}); profiles take real numbers, "
+                        "categories, booleans and times: split it into its real and imaginary parts, or name it "
+                        "in categorical=")
+
+
 def _floats(values: Any) -> np.ndarray:
     import pandas as pd
 
+    if getattr(values, "dtype", None) is not None and values.dtype.kind == "c":
+        raise _complex(getattr(values, "name", None), values.dtype)
     if isinstance(values, pd.Series):
         if values.dtype.kind == "M" or str(values.dtype).startswith("datetime"):
             out = values.astype("int64").to_numpy(dtype=np.float64) / 1e9

@@ -136,7 +136,8 @@ class NumericProfile:
             # squared deviations in place (the sorted copy is ours and no longer needed), summed
             # pairwise by numpy in this thread (a BLAS dot product may start threads of its own)
             dev = np.subtract(finite, mean, out=finite)
-            m2 = float(np.add.reduce(np.multiply(dev, dev, out=dev)))
+            with np.errstate(over="ignore"):  # values near the float limit: a variance beyond it is inf
+                m2 = float(np.add.reduce(np.multiply(dev, dev, out=dev)))
             self._add_moments(finite.size, mean, m2, lo, hi)
         return self
 

@@ -49,7 +49,7 @@ from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.schema import CreateIndex
 
-from vigil.errors import InvalidInput, MissingDependency, StoreConflict, StoreError
+from vigil.errors import InvalidInput, MissingDependency, StoreConflict, StoreError, StoreFull
 from vigil.store import schema as s
 from vigil.store.base import EVENT_COLUMNS, EVENT_SCHEMA
 from vigil.store.sql import Runner, SqlEventStore, empty_events
@@ -261,6 +261,8 @@ class PostgresEventStore(SqlEventStore):
         detail = getattr(exc, "orig", None) or exc
         text = " ".join(str(detail).split()) or "(no message)"
         cls = StoreConflict if type(detail).__name__ in ("UniqueViolation", "IntegrityError") else StoreError
+        if type(detail).__name__ == "DiskFull" or "no space left on device" in text.lower():
+            cls = StoreFull
         return cls(f"PostgreSQL store {self._shown}: {type(detail).__name__}: {text}")
 
     # -- primitives --------------------------------------------------------------------

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from vigil.errors import InvalidInput, MissingDependency, StoreConflict, StoreError
+from vigil.errors import InvalidInput, MissingDependency, StoreConflict, StoreError, StoreFull
 from vigil.store import schema as s
 from vigil.store.base import EVENT_COLUMNS, EVENT_SCHEMA
 from vigil.store.sql import Runner, SqlEventStore, empty_events
@@ -282,7 +282,8 @@ def _store_error(url: str, exc: BaseException) -> StoreError:
     conflict = type(exc).__name__ == "IntegrityError" and "UNIQUE" in str(exc).upper()
     text = str(exc)
     hint = _space_hint(url) if any(m in text.lower() for m in ("disk is full", "disk i/o error")) else ""
-    return (StoreConflict if conflict else StoreError)(f"SQLite store {url}: {type(exc).__name__}: {text}{hint}")
+    cls = StoreConflict if conflict else StoreFull if hint else StoreError
+    return cls(f"SQLite store {url}: {type(exc).__name__}: {text}{hint}")
 
 
 def _space_hint(url: str) -> str:

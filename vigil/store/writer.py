@@ -21,7 +21,7 @@ import time
 import weakref
 from collections.abc import Callable, Sequence
 
-from vigil.errors import StoreError
+from vigil.errors import StoreError, StoreFull
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,9 @@ class BufferedWriter:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         with self._done:
             while self._committed < target:
+                if isinstance(self._error, StoreFull) and self._full_again(target):  # waiting will not help
+                    raise StoreFull(f"flush: {self.pending} events pending, kept in memory and retried until the "
+                                    f"store has space again; {self._error}")
                 self._wake.set()
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
@@ -120,6 +123,15 @@ class BufferedWriter:
                         + (f"; last error: {self._error}" if self._error else "")
                     )
                 self._done.wait(timeout=min(0.5, left) if left is not None else 0.5)
+
+    def _full_again(self, target: int, timeout_s: float = 30.0) -> bool:
+        """With ``_done`` held: wake the thread for one more try; True if the store was still full."""
+        tried = self.retries
+        self._wake.set()
+        deadline = time.monotonic() + timeout_s
+        while self.retries == tried and self._committed < target and time.monotonic() < deadline:
+            self._done.wait(timeout=0.05)
+        return self._committed < target and isinstance(self._error, StoreFull)
 
     def close(self) -> None:
         """Commit everything and stop the thread."""
@@ -199,11 +211,13 @@ class BufferedWriter:
                 except StoreError as exc:  # the store refused: keep the rows and retry
                     with self._lock:
                         self._buf[:0] = rows
-                    self._error = exc
-                    self.retries += 1
+                    with self._done:
+                        self._error = exc
+                        self.retries += 1
+                        self._done.notify_all()
                     log.warning("vigil: committing %d events failed (%s); retrying in %.2fs",
                                 len(rows), exc, backoff)
-                    time.sleep(backoff)
+                    self._wake.wait(backoff)  # a flush wakes it early
                     backoff = min(backoff * 2, 5.0)
                 except Exception as exc:  # noqa: BLE001 - rows the store can never take: isolate them
                     self._commit_isolating(rows, exc)
