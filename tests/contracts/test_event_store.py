@@ -297,7 +297,9 @@ def sample(store: Any) -> tuple[Any, int, list[tuple], list[int]]:
 
 def expected_ids(q: EventQuery, rows: list[tuple], ids: list[int]) -> list[int]:
     out = [i for i, r in zip(ids, rows) if python_matches(q, i, dict(zip(EVENT_COLUMNS, r)))]
-    return out if q.limit is None else out[:q.limit]
+    if q.limit is None:
+        return out
+    return (out[len(out) - q.limit:] if q.limit else []) if q.latest else out[:q.limit]
 
 
 def python_matches(q: EventQuery, id_: int, r: dict[str, Any]) -> bool:
@@ -358,10 +360,14 @@ FILTERS = {
     "limit": {"limit": 5},
     "limit zero": {"limit": 0},
     "filter and limit": {"keys": ("acc",), "limit": 2},
+    "latest": {"limit": 5, "latest": True},
+    "filter and latest": {"keys": ("acc",), "since": 1001.0, "limit": 2, "latest": True},
+    "latest zero": {"limit": 0, "latest": True},
+    "latest without limit": {"runs": (2,), "latest": True},
 }
 
 
-ALL_OR_NOTHING = {"all", "no runs", "missing key", "extra no values", "limit zero"}
+ALL_OR_NOTHING = {"all", "no runs", "missing key", "extra no values", "limit zero", "latest zero"}
 
 
 @pytest.mark.parametrize("case", FILTERS)

@@ -81,3 +81,30 @@ def test_watch_skips_late_windows():
         assert watch.observe(window("w", i)) == []
     assert watch.observe(window("w", 10, pred1=0.1)) == []  # late: not scored
     assert watch.observe(window("w", 40, pred1=0.1))
+
+
+def test_after_a_restart_the_detectors_are_warmed_with_the_stored_windows(vigil_home, caplog):
+    """A level shift in the first window after a restart is an alert at once (the detectors hold
+    the agent's stored history), not after min_history new windows; a new agent starts empty."""
+    with TestClient(create_app(ServerConfig(alert_channels=()))) as c:
+        for i in range(40):
+            assert c.post("/api/v1/windows", json=window("warm", i, pred1=0.9)).status_code == 201
+    app = create_app(ServerConfig(alert_channels=()))
+    with caplog.at_level("INFO", logger="vigil.server"), TestClient(app) as c:
+        assert c.post("/api/v1/windows", json=window("warm", 40, pred1=0.4)).status_code == 201
+        wait(lambda: len(c.get("/api/v1/agents/warm/alerts").json()["alerts"]) >= 1)
+        alerts = c.get("/api/v1/agents/warm/alerts").json()["alerts"]
+        assert c.post("/api/v1/windows", json=window("fresh", 0, pred1=0.4)).status_code == 201
+        wait(lambda: app.collector.watch.knows("fresh"))
+    assert {a["labels"]["metric"] for a in alerts} == {"pred1"}
+    assert alerts[0]["details"]["window_id"] == window("warm", 40)["window_id"]
+    assert "agent warm warmed with 40 stored windows" in caplog.text
+    assert "agent fresh warmed" not in caplog.text
+
+
+def test_warming_skips_stored_windows_of_another_shape():
+    watch = AnomalyWatch()
+    history = [window("w", i) for i in range(30)] + [{"agent_id": "w", "end": "soon", "points": []}]
+    assert watch.warm("w", history) == 30 and watch.knows("w")
+    assert watch.observe(window("w", 30, pred1=0.1))                 # scored against the warm history
+    assert watch.warm("other", []) == 0 and not watch.knows("other")

@@ -389,6 +389,8 @@ class Collector:
                 for w in windows:
                     self.gauges.update(w)
                     if self.watch is not None:
+                        if not self.watch.knows(w["agent_id"]):
+                            self._warm(w)
                         for alert in self.watch.observe(w):
                             try:
                                 self._alerts.put_nowait((w["agent_id"], alert))
@@ -397,6 +399,30 @@ class Collector:
                                 log.error("vigil: alert queue full; dropped alert %s", alert.summary)
             except Exception:  # noqa: BLE001 - exports must not stop: log and go on
                 log.exception("vigil: exporting %d windows failed", len(windows))
+
+    def _warm(self, window: Mapping[str, Any]) -> None:
+        """Warm the anomaly detectors of the agent of ``window`` (its first since this process started)
+        with its latest stored windows before it: a restart does not blind them."""
+        agent_id = window["agent_id"]
+        try:
+            record = self.stores.events.find_experiment(AGENT_PREFIX + agent_id)
+            table = self.stores.events.query(EventQuery(record.id, events=("window",), limit=self.watch.HISTORY + 64,
+                                                        latest=True)) if record is not None else None
+        except StoreError as exc:
+            log.warning("vigil: cannot read the history of agent %s (%s); its detectors start empty", agent_id, exc)
+            return
+        history = []
+        for text in table.column("value_json").to_pylist() if table is not None else ():
+            try:
+                value = json.loads(text)
+                if float(value["end"]) < float(window["end"]):
+                    history.append(value)
+            except (TypeError, ValueError, KeyError):
+                continue
+        history.sort(key=lambda w: float(w["end"]))
+        taken = self.watch.warm(agent_id, history[-self.watch.HISTORY:])
+        if taken:
+            log.info("vigil: anomaly detectors of agent %s warmed with %d stored windows", agent_id, taken)
 
     def _alert_loop(self) -> None:
         while True:

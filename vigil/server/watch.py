@@ -5,8 +5,9 @@ window feeds it one value per series, a series being ``(metric, stat, class,
 feature, category)``. An anomalous value becomes an
 :class:`~vigil.drift.alerts.Alert` named ``metric_anomaly``, labelled by agent
 and series (the cooldown key). Windows older than the agent's latest scored
-window (late retries) are not scored. The detectors start empty when the
-server starts: a series can alert again after ``min_history`` windows.
+window (late retries) are not scored. After a server restart the collector
+warms an agent's detectors with its last :attr:`AnomalyWatch.HISTORY` stored
+windows (:meth:`AnomalyWatch.warm`) before scoring its first new one.
 """
 
 from __future__ import annotations
@@ -61,23 +62,39 @@ class AnomalyWatch:
         self._lock = threading.Lock()
         self.alerts_raised = 0
 
+    #: Stored windows an agent's detectors are warmed with after a restart (the robust z-score's window).
+    HISTORY = 50
+
+    def knows(self, agent_id: str) -> bool:
+        """Has this watch scored a window of ``agent_id`` (or been warmed with its history)?"""
+        with self._lock:
+            return agent_id in self._monitors
+
+    def warm(self, agent_id: str, windows: list[Mapping[str, Any]]) -> int:
+        """Feed an agent's stored windows (before the one about to be scored) to its new detectors,
+        oldest first, raising no alerts: after a restart its series are watched at once, not
+        after ``min_history`` new windows. Returns how many windows were taken."""
+        timed = []
+        for w in windows:
+            try:
+                timed.append((float(w["end"]), w))
+            except (KeyError, TypeError, ValueError):  # a stored window of another shape: skip it
+                continue
+        taken = 0
+        for _, w in sorted(timed, key=lambda pair: pair[0]):
+            try:
+                self._score(w)
+            except (KeyError, TypeError, ValueError):
+                continue
+            taken += 1
+        return taken
+
     def observe(self, window: Mapping[str, Any]) -> list[Alert]:
+        found = self._score(window)
+        if not found:
+            return []
         agent = str(window["agent_id"])
         end = float(window["end"])
-        with self._lock:
-            if end <= self._latest.get(agent, float("-inf")):
-                return []
-            self._latest[agent] = end
-            monitor = self._monitors.get(agent)
-            if monitor is None:
-                monitor = self._monitors[agent] = self._make()
-            values: dict[SeriesKey, float] = {}
-            for p in window["points"]:
-                if p.get("stat") in self.ignore_stats:
-                    continue
-                key = (p["metric"], p.get("stat"), p.get("class"), p.get("feature"), p.get("category"))
-                values[key] = p["value"]
-            found = monitor.observe(values)
         alerts = []
         shown = found[: self.max_alerts_per_window]
         for i, a in enumerate(shown):
@@ -101,3 +118,22 @@ class AnomalyWatch:
             ))
         self.alerts_raised += len(alerts)
         return alerts
+
+    def _score(self, window: Mapping[str, Any]) -> list[Any]:
+        """The anomalies of a window (none for one not later than the agent's latest)."""
+        agent = str(window["agent_id"])
+        end = float(window["end"])
+        with self._lock:
+            if end <= self._latest.get(agent, float("-inf")):
+                return []
+            self._latest[agent] = end
+            monitor = self._monitors.get(agent)
+            if monitor is None:
+                monitor = self._monitors[agent] = self._make()
+            values: dict[SeriesKey, float] = {}
+            for p in window["points"]:
+                if p.get("stat") in self.ignore_stats:
+                    continue
+                key = (p["metric"], p.get("stat"), p.get("class"), p.get("feature"), p.get("category"))
+                values[key] = p["value"]
+            return monitor.observe(values)

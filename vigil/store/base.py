@@ -62,7 +62,8 @@ class EventQuery:
     ``None`` means "no filter" for every tuple field. ``since``/``end`` are
     epoch seconds (inclusive). ``fields`` filters core columns (node, userid,
     name) or extra fields by equality with any of the given values.
-    Results are ordered by ``id`` and start after ``after_id``.
+    Results are ordered by ``id`` and start after ``after_id``; with ``limit``,
+    ``latest=True`` gives the last ``limit`` matching events (still in ``id`` order).
     """
 
     experiment_id: int
@@ -75,6 +76,7 @@ class EventQuery:
     fields: tuple[tuple[str, tuple[Any, ...]], ...] = field(default_factory=tuple)
     after_id: int = 0
     limit: int | None = None
+    latest: bool = False
 
 
 @runtime_checkable

@@ -198,7 +198,12 @@ class SqlEventStore:
         return conds
 
     def query(self, q: EventQuery) -> pa.Table:
-        stmt = sa.select(*self._event_columns()).where(*self._where(q)).order_by(s.events.c.id)
+        e = s.events.c
+        if q.latest and q.limit is not None:  # the last `limit` ids, read back in id order
+            last = sa.select(e.id).where(*self._where(q)).order_by(e.id.desc()).limit(q.limit).subquery()
+            stmt = sa.select(*self._event_columns()).where(e.id.in_(sa.select(last.c.id))).order_by(e.id)
+            return self._fetch_arrow(stmt)
+        stmt = sa.select(*self._event_columns()).where(*self._where(q)).order_by(e.id)
         if q.limit is not None:
             stmt = stmt.limit(q.limit)
         return self._fetch_arrow(stmt)
