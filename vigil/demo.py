@@ -132,7 +132,7 @@ def dashboard_check(console: Any) -> int:
 
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # starlette's note about httpx
+            warnings.simplefilter("ignore")  # starlette's note about httpx (its own warning class)
             from fastapi.testclient import TestClient
         from vigil.server.app import create_app
         from vigil.server.config import ServerConfig
