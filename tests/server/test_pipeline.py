@@ -104,7 +104,9 @@ def test_after_a_restart_the_detectors_are_warmed_with_the_stored_windows(vigil_
 
 def test_warming_skips_stored_windows_of_another_shape():
     watch = AnomalyWatch()
-    history = [window("w", i) for i in range(30)] + [{"agent_id": "w", "end": "soon", "points": []}]
-    assert watch.warm("w", history) == 30 and watch.knows("w")
-    assert watch.observe(window("w", 30, pred1=0.1))                 # scored against the warm history
+    history = [window("w", i) for i in range(80)] + [{"agent_id": "w", "end": "soon", "points": []}, "text"]
+    assert watch.warm("w", history[::-1], before=window("w", 70)["end"]) == AnomalyWatch.HISTORY
+    assert watch.knows("w")
+    assert watch.observe(window("w", 69, pred1=0.1)) == []           # not after the latest warm window
+    assert watch.observe(window("w", 70, pred1=0.1))                 # scored against the warm history
     assert watch.warm("other", []) == 0 and not watch.knows("other")

@@ -414,13 +414,10 @@ class Collector:
         history = []
         for text in table.column("value_json").to_pylist() if table is not None else ():
             try:
-                value = json.loads(text)
-                if float(value["end"]) < float(window["end"]):
-                    history.append(value)
-            except (TypeError, ValueError, KeyError):
+                history.append(json.loads(text))
+            except (TypeError, ValueError):
                 continue
-        history.sort(key=lambda w: float(w["end"]))
-        taken = self.watch.warm(agent_id, history[-self.watch.HISTORY:])
+        taken = self.watch.warm(agent_id, history, before=float(window["end"]))
         if taken:
             log.info("vigil: anomaly detectors of agent %s warmed with %d stored windows", agent_id, taken)
 

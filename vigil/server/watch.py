@@ -70,18 +70,25 @@ class AnomalyWatch:
         with self._lock:
             return agent_id in self._monitors
 
-    def warm(self, agent_id: str, windows: list[Mapping[str, Any]]) -> int:
-        """Feed an agent's stored windows (before the one about to be scored) to its new detectors,
-        oldest first, raising no alerts: after a restart its series are watched at once, not
-        after ``min_history`` new windows. Returns how many windows were taken."""
+    def warm(self, agent_id: str, windows: list[Any], before: float = float("inf")) -> int:
+        """Feed an agent's stored windows to its new detectors, raising no alerts: after a restart
+        its series are watched at once, not after ``min_history`` new windows.
+
+        The latest :attr:`HISTORY` windows ending before ``before`` (the window about to be
+        scored) are taken, oldest first; anything not shaped like a window is skipped. Returns
+        how many were taken.
+        """
         timed = []
         for w in windows:
             try:
-                timed.append((float(w["end"]), w))
-            except (KeyError, TypeError, ValueError):  # a stored window of another shape: skip it
+                end = float(w["end"])
+            except (KeyError, TypeError, ValueError):  # a stored window of another shape
                 continue
+            if end < before:
+                timed.append((end, w))
+        timed.sort(key=lambda pair: pair[0])
         taken = 0
-        for _, w in sorted(timed, key=lambda pair: pair[0]):
+        for _, w in timed[-self.HISTORY:]:
             try:
                 self._score(w)
             except (KeyError, TypeError, ValueError):
