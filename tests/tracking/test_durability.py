@@ -157,3 +157,42 @@ def test_flush_and_the_end_of_a_run_commit_what_is_buffered(slow_stores):
     exp.data()  # reading flushes first, so a process reads its own writes
     assert committed(reader, "flush") == 6
     exp.stop()
+
+
+def test_a_refusing_store_is_retried_with_backoff_while_rows_keep_coming():
+    """New rows arriving while the store refuses do not cut the backoff short (no hot retry loop);
+    a flush on a full store makes one more try at once and raises StoreFull, and the rows commit
+    once the store takes them again."""
+    from vigil.errors import StoreError, StoreFull
+
+    state = {"error": StoreError("down"), "calls": 0}
+    committed: list[tuple] = []
+
+    def sink(rows):
+        state["calls"] += 1
+        if state["error"] is not None:
+            raise state["error"]
+        committed.extend(rows)
+
+    writer = BufferedWriter(sink, interval_ms=5, max_batch=10)
+    deadline = time.monotonic() + 1.0
+    i = 0
+    while time.monotonic() < deadline:     # a row every ms: each extend past max_batch wakes the thread
+        writer.extend([(i,)])
+        i += 1
+        time.sleep(0.001)
+    assert 3 <= writer.retries <= 12, writer.retries   # backoff 5, 10, 20 ... ms: about 8 tries in 1 s
+    state["error"] = StoreFull("disk full")
+    until = time.monotonic() + 10
+    while not isinstance(writer.last_error, StoreFull):   # the writer's next try meets the full store
+        assert time.monotonic() < until
+        time.sleep(0.01)
+    started, tries = time.monotonic(), writer.retries
+    with pytest.raises(StoreFull, match="kept in memory"):
+        writer.flush(timeout_s=60)
+    assert time.monotonic() - started < 5, "flush waited for its timeout on a full store"
+    assert tries < writer.retries <= tries + 2             # it had the writer try once more, now
+    state["error"] = None
+    writer.flush(timeout_s=30)
+    writer.close()
+    assert [r[0] for r in committed] == list(range(i))

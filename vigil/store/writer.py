@@ -62,6 +62,7 @@ class BufferedWriter:
         self._lock = threading.Lock()
         self._done = threading.Condition(threading.Lock())
         self._wake = threading.Event()
+        self._retry_now = threading.Event()  # a flush cuts the backoff after a failed commit short
         self._appended = 0
         self._committed = 0
         self._error: BaseException | None = None
@@ -112,7 +113,7 @@ class BufferedWriter:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         with self._done:
             while self._committed < target:
-                if isinstance(self._error, StoreFull) and self._full_again(target):  # waiting will not help
+                if isinstance(self._error, StoreFull) and self._full_again(target, deadline):  # waiting won't help
                     raise StoreFull(f"flush: {self.pending} events pending, kept in memory and retried until the "
                                     f"store has space again; {self._error}")
                 self._wake.set()
@@ -124,12 +125,13 @@ class BufferedWriter:
                     )
                 self._done.wait(timeout=min(0.5, left) if left is not None else 0.5)
 
-    def _full_again(self, target: int, timeout_s: float = 30.0) -> bool:
-        """With ``_done`` held: wake the thread for one more try; True if the store was still full."""
+    def _full_again(self, target: int, deadline: float | None) -> bool:
+        """With ``_done`` held: have the thread try once more now; True if the store was still full."""
         tried = self.retries
+        self._retry_now.set()
         self._wake.set()
-        deadline = time.monotonic() + timeout_s
-        while self.retries == tried and self._committed < target and time.monotonic() < deadline:
+        until = time.monotonic() + 30.0 if deadline is None else deadline
+        while self.retries == tried and self._committed < target and time.monotonic() < until:
             self._done.wait(timeout=0.05)
         return self._committed < target and isinstance(self._error, StoreFull)
 
@@ -217,7 +219,8 @@ class BufferedWriter:
                         self._done.notify_all()
                     log.warning("vigil: committing %d events failed (%s); retrying in %.2fs",
                                 len(rows), exc, backoff)
-                    self._wake.wait(backoff)  # a flush wakes it early
+                    self._retry_now.wait(backoff)  # a flush cuts it short; new rows do not
+                    self._retry_now.clear()
                     backoff = min(backoff * 2, 5.0)
                 except Exception as exc:  # noqa: BLE001 - rows the store can never take: isolate them
                     self._commit_isolating(rows, exc)
