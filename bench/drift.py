@@ -21,9 +21,10 @@ frames, so it shows vigil's bounded-memory path beside the peers' in-memory
 peaks (not like for like: the peers were handed both frames in memory).
 
 Also: vigil ``compare`` of two 100-column snapshots (ms), and the numpy floor
-(one ``np.histogram`` per numeric column on fixed edges) against vigil's
-profile of one side, both single-threaded (vigil's in-memory profile starts
-no threads: numpy's sort and reductions run in the calling thread). Prints
+(one ``np.histogram`` per numeric column on fixed edges, one thread) against
+vigil's profile of one side, whose numeric columns run on
+``vigil.profile.frame.PROFILE_THREADS`` threads (``VIGIL_PROFILE_THREADS=1``
+for one; the peers use one). Prints
 one table to stdout, progress to stderr, and writes
 ``bench/results/drift.json``. Figures only: nothing is asserted.
 
@@ -334,10 +335,18 @@ def targets(rows: list[dict[str, Any]], floors: dict[int, dict[str, Any]], many:
         cur, ref = vs["phases"]["profile current"], vs["phases"]["profile reference"]
         out.append(f"vigil profile of one side <= 3x the numpy floor at {_rows_label(size)}: floor "
                    f"{f:.3f} s ({floor['columns']} x np.histogram, fixed edges, median of {len(floor['reps'])}); "
-                   f"both single-threaded; "
+                   f"the floor on 1 thread, vigil's numeric columns on {_profile_threads()}; "
                    f"current side (schema given, 22 columns) {cur:.2f} s = {cur / f:.1f}x, {mark(cur <= 3 * f)}; "
                    f"reference side (edges chosen) {ref:.2f} s = {ref / f:.1f}x")
     return out
+
+
+def _profile_threads() -> str:
+    try:
+        from vigil.profile.frame import PROFILE_THREADS
+    except ImportError:
+        return "? threads"
+    return f"{PROFILE_THREADS} thread{'s' if PROFILE_THREADS > 1 else ''}"
 
 
 NOTES = """\

@@ -377,3 +377,32 @@ def test_complex_columns_are_refused_and_values_near_the_float_limit_give_an_inf
     assert profile(pd.DataFrame({"z": [1 + 2j, 3j]}), categorical=["z"]).rows == 2
     huge = profile(pd.DataFrame({"a": [1e308, -1e308, 0.0]}))
     assert huge.columns["a"].std == float("inf") and huge.columns["a"].mean == 0.0
+
+
+def test_numeric_columns_profiled_on_threads_match_one_thread(monkeypatch):
+    """Chunks of >= PARALLEL_MIN_ROWS rows have their numeric columns profiled side by side; the counts,
+    moments and extremes are those of a single-threaded profile, and a column's error still surfaces."""
+    import vigil.profile.frame as frame_module
+    from vigil.profile.frame import Profiler
+
+    monkeypatch.setattr(frame_module, "PARALLEL_MIN_ROWS", 1_000)
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({f"x{i}": rng.normal(i, 1.0, 20_000) for i in range(6)})
+    df.loc[::7, "x2"] = np.nan
+    df["c"] = rng.choice(list("abc"), 20_000)
+
+    def run(threads: int):
+        prof = Profiler(threads=threads)
+        for start in range(0, len(df), 5_000):
+            prof.update(df.iloc[start:start + 5_000])
+        return prof.result()
+
+    one, many = run(1), run(4)
+    for col in [f"x{i}" for i in range(6)]:
+        a, b = one[col], many[col]
+        assert a.bins.tolist() == b.bins.tolist() and (a.n, a.missing, a.min, a.max) == (b.n, b.missing, b.min, b.max)
+        assert a.mean == pytest.approx(b.mean) and a.m2 == pytest.approx(b.m2)
+    assert np.array_equal(one["c"].counts, many["c"].counts)
+    later = df.head(2_000).astype({"x4": complex})
+    with pytest.raises(InvalidInput, match="column 'x4' holds complex numbers"):
+        Profiler(one.schema, threads=4).update(later)
